@@ -1,0 +1,193 @@
+// loadConfig(env): every environment variable parsed and checked once, all problems reported together.
+import path from 'node:path'
+import { checkStationUri } from './cups/station-uri'
+import { ConfigError } from './errors'
+
+export type BootstrapPolicy = 'off' | 'registered' | 'open'
+export const BOOTSTRAP_POLICIES: readonly BootstrapPolicy[] = ['off', 'registered', 'open']
+
+export interface S3Config {
+  readonly bucket: string
+  readonly region: string
+  readonly endpoint: string | undefined
+  readonly accessKeyId: string | undefined
+  readonly secretAccessKey: string | undefined
+  readonly forcePathStyle: boolean
+}
+
+export interface Config {
+  readonly server: {
+    readonly host: string
+    readonly port: number
+    readonly bodyLimitBytes: number
+  }
+  readonly tls: {
+    /** Directory holding ca.crt, ca.key (gateway CA) and cups.crt, cups.key (our server identity). */
+    readonly certPath: string
+    /** The same directory as the host sees it (docker compose); only used in messages. */
+    readonly certHostPath: string | undefined
+    readonly caCertFile: string
+    readonly caKeyFile: string
+    readonly serverCertFile: string
+    readonly serverKeyFile: string
+    /** The CA certificate a gateway needs to verify us: goes into every CUPS credential blob. */
+    readonly cupsTrustFile: string
+    /** The CA certificate of the LNS: goes into every TC credential blob. */
+    readonly tcTrustFile: string
+  }
+  readonly cups: {
+    /** URI we tell gateways to use for CUPS; undefined = never redirect. */
+    readonly cupsUri: string | undefined
+    /** URI of the LNS; undefined = no TC URI and no TC credentials are handed out. */
+    readonly tcUri: string | undefined
+    readonly bootstrapPolicy: BootstrapPolicy
+  }
+  readonly credentials: {
+    readonly validityDays: number
+    readonly minValidDays: number
+    readonly mintTimeoutMs: number
+    readonly mintConcurrency: number
+  }
+  readonly storage: {
+    /** Undefined = embedded filesystem store under dataDir. */
+    readonly s3: S3Config | undefined
+    readonly dataDir: string
+    readonly prefix: string
+    readonly timeoutMs: number
+    readonly cacheTtlMs: number
+  }
+  readonly logLevel: string
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** Parse env into a frozen Config; throws one ConfigError naming every bad variable. */
+export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
+  const problems: string[] = []
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+  const text = (name: string, fallback: string): string => read(name) ?? fallback
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = read(name)
+    if (raw === undefined) return fallback
+    const value = Number(raw)
+    if (!/^\d+$/.test(raw) || value < min || value > max) {
+      problems.push(`${name}: must be a whole number from ${min} to ${max}, got "${raw}"`)
+      return fallback
+    }
+    return value
+  }
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = read(name)?.toLowerCase()
+    if (raw === undefined) return fallback
+    if (['true', '1', 'yes'].includes(raw)) return true
+    if (['false', '0', 'no'].includes(raw)) return false
+    problems.push(`${name}: must be true or false, got "${raw}"`)
+    return fallback
+  }
+  const oneOf = <T extends string>(name: string, fallback: T, allowed: readonly T[]): T => {
+    const raw = read(name)
+    if (raw === undefined) return fallback
+    if ((allowed as readonly string[]).includes(raw)) return raw as T
+    problems.push(`${name}: must be one of ${allowed.join(', ')}, got "${raw}"`)
+    return fallback
+  }
+  const stationUri = (name: string, kind: 'cups' | 'tc'): string | undefined => {
+    const raw = read(name)
+    if (raw === undefined) return undefined
+    try {
+      checkStationUri(raw, kind)
+      return raw
+    } catch (err) {
+      problems.push(`${name}: ${(err as Error).message}`)
+      return undefined
+    }
+  }
+  const dir = (name: string, fallback: string): string => path.resolve(cwd, text(name, fallback))
+
+  const certPath = dir('CERT_PATH', 'certs')
+  const caCertFile = path.join(certPath, 'ca.crt')
+  const validityDays = int('CREDENTIAL_VALIDITY_DAYS', 365, 1, 36500)
+  const minValidDays = int('CREDENTIAL_MIN_VALID_DAYS', 30, 0, 36500)
+  if (minValidDays >= validityDays) {
+    problems.push(
+      `CREDENTIAL_MIN_VALID_DAYS (${minValidDays}) must be less than CREDENTIAL_VALIDITY_DAYS (${validityDays}), or every credential is renewed at once`,
+    )
+  }
+
+  const bucket = read('S3_BUCKET_NAME')
+  const s3: S3Config | undefined =
+    bucket === undefined
+      ? undefined
+      : {
+          bucket,
+          region: text('S3_BUCKET_REGION', 'us-east-1'),
+          endpoint: read('S3_BUCKET_ENDPOINT'),
+          accessKeyId: read('S3_ACCESS_KEY_ID'),
+          secretAccessKey: read('S3_SECRET_ACCESS_KEY'),
+          forcePathStyle: bool('S3_FORCE_PATH_STYLE', read('S3_BUCKET_ENDPOINT') !== undefined),
+        }
+  if (s3 && (s3.accessKeyId === undefined) !== (s3.secretAccessKey === undefined)) {
+    problems.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither (neither = the AWS default credential chain)')
+  }
+  const endpoint = read('S3_BUCKET_ENDPOINT')
+  if (endpoint !== undefined && !/^https?:\/\/[^\s/]+(\/.*)?$/.test(endpoint)) {
+    problems.push(`S3_BUCKET_ENDPOINT: must be an http(s) URL, got "${endpoint}"`)
+  }
+
+  let prefix = text('STORAGE_PREFIX', 'cups/')
+  if (!prefix.endsWith('/')) prefix += '/'
+  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/$/.test(prefix) || prefix.split('/').includes('..')) {
+    problems.push(`STORAGE_PREFIX: must be path segments of [A-Za-z0-9._-], got "${prefix}"`)
+  }
+
+  const config: Config = {
+    server: {
+      host: text('HOST', '0.0.0.0'),
+      port: int('PORT', 8443, 0, 65535),
+      bodyLimitBytes: int('BODY_LIMIT_BYTES', 16384, 1024, 1048576),
+    },
+    tls: {
+      certPath,
+      certHostPath: read('CERT_HOST_PATH'),
+      caCertFile,
+      caKeyFile: path.join(certPath, 'ca.key'),
+      serverCertFile: path.join(certPath, 'cups.crt'),
+      serverKeyFile: path.join(certPath, 'cups.key'),
+      cupsTrustFile: read('CUPS_TRUST_PATH') === undefined ? caCertFile : dir('CUPS_TRUST_PATH', ''),
+      tcTrustFile: read('TC_TRUST_PATH') === undefined ? caCertFile : dir('TC_TRUST_PATH', ''),
+    },
+    cups: {
+      cupsUri: stationUri('CUPS_URI', 'cups'),
+      tcUri: stationUri('TC_URI', 'tc'),
+      bootstrapPolicy: oneOf('BOOTSTRAP_POLICY', 'open', BOOTSTRAP_POLICIES),
+    },
+    credentials: {
+      validityDays,
+      minValidDays,
+      mintTimeoutMs: int('MINT_TIMEOUT_MS', 10000, 100, 600000),
+      mintConcurrency: int('MINT_CONCURRENCY', 2, 1, 64),
+    },
+    storage: {
+      s3,
+      dataDir: dir('DATA_DIR', 'data'),
+      prefix,
+      timeoutMs: int('STORAGE_TIMEOUT_MS', 3000, 100, 60000),
+      cacheTtlMs: int('CACHE_TTL_SECONDS', 30, 0, 86400) * 1000,
+    },
+    logLevel: oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return deepFreeze(config)
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (typeof child === 'object' && child !== null) deepFreeze(child as object)
+  }
+  return Object.freeze(value)
+}

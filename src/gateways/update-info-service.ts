@@ -1,0 +1,109 @@
+// UpdateInfoService: one update-info request in, the CUPS response body out (the flow in design.md §2).
+import type { BootstrapPolicy } from '../config'
+import { crc32 } from '../cups/crc32'
+import { planUpdate } from '../cups/plan-update'
+import type { DesiredGatewayState } from '../cups/plan-update'
+import type { UpdateInfoRequest } from '../cups/update-info-request'
+import { encodeUpdateInfoResponse, NO_CHANGE } from '../cups/update-info-response'
+import { AppError, MintingError, StorageUnavailableError } from '../errors'
+import type { Logger } from '../logger'
+import type { Metrics } from '../metrics'
+import { authorizeCaller } from './access-policy'
+import type { Caller, Proof } from './access-policy'
+import type { CredentialKind, CredentialService } from './credential-service'
+
+export interface UpdateInfoServiceOptions {
+  readonly credentials: CredentialService
+  readonly cupsUri: string | undefined
+  readonly tcUri: string | undefined
+  readonly bootstrapPolicy: BootstrapPolicy
+  /** A request that takes longer (slow storage, stuck mint) is answered "no change" instead. */
+  readonly deadlineMs: number
+  readonly metrics: Metrics
+}
+
+class DeadlineExceeded extends Error {}
+
+export class UpdateInfoService {
+  constructor(private readonly options: UpdateInfoServiceOptions) {}
+
+  /**
+   * The response body for this request. Throws an AppError (403 ...) when the caller may not act for the
+   * gateway; trouble on our side never throws: the station would rotate to its backup credentials
+   * (design.md §6), so it gets "no change" and tries again later.
+   */
+  async respond(request: UpdateInfoRequest, caller: Caller, log: Logger): Promise<Buffer> {
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new DeadlineExceeded()) }, this.options.deadlineMs)
+    })
+    try {
+      return await Promise.race([this.decide(request, caller, log), deadline])
+    } catch (err) {
+      if (err instanceof AppError) throw err
+      if (err instanceof DeadlineExceeded) {
+        this.options.metrics.increment('deadline_exceeded_total')
+        log.warn({ eui: request.eui, deadlineMs: this.options.deadlineMs }, 'response deadline exceeded; answering no change')
+      } else {
+        this.countFailure(err, request.eui, 'request', log)
+      }
+      return NO_CHANGE
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private async decide(request: UpdateInfoRequest, caller: Caller, log: Logger): Promise<Buffer> {
+    const { credentials, cupsUri, tcUri, bootstrapPolicy } = this.options
+    const eui = request.eui
+    const storedCups = await credentials.stored('cups', eui)
+    const proof = authorizeCaller(caller, eui, storedCups?.body, bootstrapPolicy)
+
+    const desired: { -readonly [K in keyof DesiredGatewayState]: DesiredGatewayState[K] } = {}
+    if (cupsUri !== undefined) desired.cupsUri = cupsUri
+    const cupsCredentials = await this.credential('cups', eui, log, storedCups)
+    if (cupsCredentials !== undefined) desired.cupsCredentials = cupsCredentials
+    if (tcUri !== undefined) {
+      const tcCredentials = await this.credential('tc', eui, log)
+      // Without credentials a new LNS URI would only fail; with no tc.uri the station keeps polling us.
+      if (tcCredentials !== undefined) {
+        desired.tcUri = tcUri
+        desired.tcCredentials = tcCredentials
+      }
+    }
+
+    const response = planUpdate(request, desired)
+    this.auditDelivery(eui, proof, 'cups', response.cupsCredentials, log)
+    this.auditDelivery(eui, proof, 'tc', response.tcCredentials, log)
+    return encodeUpdateInfoResponse(response)
+  }
+
+  /** One credential; a failure loses only this segment, the rest of the answer still goes out. */
+  private async credential(
+    kind: CredentialKind,
+    eui: string,
+    log: Logger,
+    known?: Parameters<CredentialService['ensure']>[2],
+  ): Promise<Buffer | undefined> {
+    try {
+      const blob = await this.options.credentials.ensure(kind, eui, known)
+      if (blob === undefined) this.options.metrics.increment('unusable_bundles_total', { kind })
+      return blob
+    } catch (err) {
+      this.countFailure(err, eui, kind, log)
+      return undefined
+    }
+  }
+
+  private countFailure(err: unknown, eui: string, what: string, log: Logger): void {
+    if (err instanceof StorageUnavailableError) this.options.metrics.increment('storage_failures_total')
+    else if (err instanceof MintingError) this.options.metrics.increment('mint_failures_total')
+    log.error({ eui, what, err }, 'could not prepare credentials; answering no change for them')
+  }
+
+  private auditDelivery(eui: string, proof: Proof, kind: CredentialKind, blob: Buffer | undefined, log: Logger): void {
+    if (blob === undefined) return
+    this.options.metrics.increment('credentials_delivered_total', { kind })
+    log.info({ audit: 'credential-delivered', eui, kind, crc: crc32(blob), length: blob.length, proof }, 'delivered credentials')
+  }
+}

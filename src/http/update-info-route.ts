@@ -1,0 +1,46 @@
+// POST /update-info: parse the station's JSON (any content type), ask the service, reply with raw CUPS bytes.
+import type { FastifyInstance } from 'fastify'
+import { parseUpdateInfoRequest } from '../cups/update-info-request'
+import { InvalidRequestError } from '../errors'
+import type { UpdateInfoService } from '../gateways/update-info-service'
+import type { Metrics } from '../metrics'
+import { callerFromRequest } from './caller-from-request'
+
+export interface UpdateInfoRouteOptions {
+  readonly service: UpdateInfoService
+  readonly metrics: Metrics
+  readonly bodyLimitBytes: number
+}
+
+export function updateInfoRoute(app: FastifyInstance, options: UpdateInfoRouteOptions): void {
+  void app.register((scope, _opts, done) => {
+    // Stations up to 2.0.3 send no Content-Type, and stock Fastify answers 415, which the station takes
+    // as a rejection (cups-protocol.md §2.1). One catch-all parser accepts every content type or none.
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimitBytes }, (_request, body, parsed) => {
+      try {
+        parsed(null, JSON.parse((body as Buffer).toString('utf8')) as unknown)
+      } catch {
+        parsed(new InvalidRequestError('body: not valid JSON'), undefined)
+      }
+    })
+
+    scope.addHook('onResponse', (request, reply, next) => {
+      if (request.routeOptions.url === '/update-info') {
+        options.metrics.increment('update_info_requests_total', { status: reply.statusCode })
+      }
+      next()
+    })
+
+    scope.post('/update-info', async (request, reply) => {
+      if (request.body === undefined) throw new InvalidRequestError('body: missing')
+      const updateInfo = parseUpdateInfoRequest(request.body)
+      const log = request.log.child({ eui: updateInfo.eui })
+      const body = await options.service.respond(updateInfo, callerFromRequest(request), log)
+      log.info({ length: body.length }, 'update-info answered')
+      // A Buffer is sent as-is with Content-Length; the station cannot read a chunked body (rule 11).
+      return reply.code(200).type('application/octet-stream').send(body)
+    })
+    done()
+  })
+}

@@ -1,0 +1,43 @@
+// Metrics: a handful of process-wide counters, rendered in the Prometheus text format at GET /metrics.
+
+export const COUNTERS = {
+  update_info_requests_total: 'update-info requests answered, by HTTP status',
+  storage_failures_total: 'storage reads or writes that failed (answered with "no change")',
+  mint_failures_total: 'credential mints that failed (answered with "no change" for that segment)',
+  deadline_exceeded_total: 'requests that hit the response deadline and got "no change"',
+  credentials_minted_total: 'credentials minted, by kind',
+  credentials_delivered_total: 'credential blobs sent to a gateway, by kind',
+  unusable_bundles_total: 'stored bundles a station could not parse, withheld',
+} as const
+
+export type CounterName = keyof typeof COUNTERS
+
+export class Metrics {
+  private readonly values = new Map<string, number>()
+
+  increment(name: CounterName, labels: Readonly<Record<string, string | number>> = {}): void {
+    const id = name + formatLabels(labels)
+    this.values.set(id, (this.values.get(id) ?? 0) + 1)
+  }
+
+  value(name: CounterName, labels: Readonly<Record<string, string | number>> = {}): number {
+    return this.values.get(name + formatLabels(labels)) ?? 0
+  }
+
+  render(): string {
+    const lines: string[] = []
+    for (const [name, help] of Object.entries(COUNTERS)) {
+      lines.push(`# HELP cups_${name} ${help}`, `# TYPE cups_${name} counter`)
+      const series = [...this.values].filter(([id]) => id === name || id.startsWith(`${name}{`))
+      if (series.length === 0) lines.push(`cups_${name} 0`)
+      for (const [id, value] of series) lines.push(`cups_${id} ${value}`)
+    }
+    return `${lines.join('\n')}\n`
+  }
+}
+
+function formatLabels(labels: Readonly<Record<string, string | number>>): string {
+  const entries = Object.entries(labels)
+  if (entries.length === 0) return ''
+  return `{${entries.map(([key, value]) => `${key}="${String(value).replace(/["\\\n]/g, '_')}"`).join(',')}}`
+}

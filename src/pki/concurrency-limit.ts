@@ -1,0 +1,46 @@
+// ConcurrencyLimit: at most N async tasks running at once, the rest started in arrival (FIFO) order.
+
+/**
+ * Bounds how many OpenSSL children run at once, so a burst of new gateways cannot fork-bomb the
+ * host. Hand-written because it is twenty lines; p-limit is ESM-only and adds a dependency.
+ */
+export class ConcurrencyLimit {
+  private readonly waiting: (() => void)[] = []
+  private running = 0
+
+  constructor(readonly max: number) {
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`concurrency limit must be a positive integer, got ${max}`)
+  }
+
+  /** Tasks currently running. */
+  get active(): number {
+    return this.running
+  }
+
+  /** Tasks waiting for a slot. */
+  get pending(): number {
+    return this.waiting.length
+  }
+
+  /** Runs task when a slot is free; settles as the task does. A synchronous throw counts as a rejection. */
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.max) {
+      // The slot is handed over by release(), so running is not decremented in between and no late
+      // arrival can jump the queue.
+      await new Promise<void>((resolve) => this.waiting.push(resolve))
+    } else {
+      this.running++
+    }
+    try {
+      return await task()
+    } finally {
+      this.release()
+    }
+  }
+
+  private release(): void {
+    const next = this.waiting.shift()
+    if (next) next()
+    else this.running--
+  }
+}

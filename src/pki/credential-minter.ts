@@ -1,0 +1,16 @@
+// The minting port: a fresh client identity (EC P-256 key + certificate with CN = EUI) signed by our CA.
+
+export interface ClientCredential {
+  /** Client certificate, DER. */
+  readonly certificate: Buffer
+  /** EC P-256 private key, SEC1 DER (30 77 ...): the station cannot parse PKCS#8. */
+  readonly privateKey: Buffer
+  /** Certificate serial number, uppercase hex, for the audit log. */
+  readonly serial: string
+  readonly notAfter: Date
+}
+
+export interface CredentialMinter {
+  /** eui is 16 lowercase hex digits, already validated. */
+  mint(eui: string): Promise<ClientCredential>
+}

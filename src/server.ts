@@ -1,0 +1,99 @@
+// startServer: wires config into adapters, the domain and the HTTP app, then listens.
+import type { Server as HttpsServer } from 'node:https'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { buildApp } from './app'
+import type { Config } from './config'
+import { CredentialService } from './gateways/credential-service'
+import { UpdateInfoService } from './gateways/update-info-service'
+import { loadTlsOptions } from './http/tls-options'
+import { Metrics } from './metrics'
+import { ensureDevPki } from './pki/dev-pki'
+import { OpensslCredentialMinter } from './pki/openssl-credential-minter'
+import { readTrustCertificate } from './pki/trust-certificate'
+import type { BlobStore } from './storage/blob-store'
+import { CachedBlobStore } from './storage/cached-blob-store'
+import { FsBlobStore } from './storage/fs-blob-store'
+import { createS3Client, S3BlobStore } from './storage/s3-blob-store'
+import { storageKeys } from './storage/storage-keys'
+
+export interface RunningServer {
+  readonly app: FastifyInstance<HttpsServer>
+  readonly port: number
+  readonly metrics: Metrics
+  close(): Promise<void>
+}
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const { tls, storage, credentials, cups } = config
+  await ensureDevPki(tls.certPath, {
+    log,
+    port: config.server.port,
+    ...(tls.certHostPath === undefined ? {} : { displayPath: tls.certHostPath }),
+  })
+
+  const metrics = new Metrics()
+  const store = new CachedBlobStore(createBlobStore(config, log), storage.cacheTtlMs)
+  const minter = new OpensslCredentialMinter({
+    caCertPath: tls.caCertFile,
+    caKeyPath: tls.caKeyFile,
+    validityDays: credentials.validityDays,
+    timeoutMs: credentials.mintTimeoutMs,
+    maxConcurrent: credentials.mintConcurrency,
+  })
+  const trust = {
+    cups: await readTrustCertificate(tls.cupsTrustFile),
+    tc: await readTrustCertificate(tls.tcTrustFile),
+  }
+  const credentialService = new CredentialService({
+    store,
+    minter,
+    trust,
+    keyFor: (kind, eui) => {
+      const keys = storageKeys(storage.prefix, eui)
+      return kind === 'cups' ? keys.cupsCredentials : keys.tcCredentials
+    },
+    minValidDays: credentials.minValidDays,
+    log,
+  })
+  const service = new UpdateInfoService({
+    credentials: credentialService,
+    cupsUri: cups.cupsUri,
+    tcUri: cups.tcUri,
+    bootstrapPolicy: cups.bootstrapPolicy,
+    deadlineMs: storage.timeoutMs + credentials.mintTimeoutMs,
+    metrics,
+  })
+  if (cups.bootstrapPolicy === 'open') {
+    log.warn('BOOTSTRAP_POLICY=open: any caller without credentials can claim any unprovisioned gateway EUI. For labs only.')
+  }
+  if (cups.tcUri === undefined) log.warn('TC_URI is not set: gateways get no LNS URI and no TC credentials')
+
+  const app = buildApp(
+    { service, metrics, bodyLimitBytes: config.server.bodyLimitBytes, logger: log },
+    await loadTlsOptions(tls),
+  )
+  await app.listen({ host: config.server.host, port: config.server.port })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : config.server.port
+  log.info({ port, storage: storage.s3 ? `s3://${storage.s3.bucket}` : storage.dataDir }, 'CUPS server listening')
+  return { app, port, metrics, close: () => app.close() }
+}
+
+function createBlobStore(config: Config, log: Logger): BlobStore {
+  const { s3, dataDir, timeoutMs } = config.storage
+  if (s3 === undefined) {
+    log.info({ dataDir }, 'using the filesystem store (single process; set S3_BUCKET_NAME for S3)')
+    return new FsBlobStore(dataDir)
+  }
+  const client = createS3Client({
+    region: s3.region,
+    endpoint: s3.endpoint,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    forcePathStyle: s3.forcePathStyle,
+    timeoutMs,
+    maxAttempts: 2,
+  })
+  return new S3BlobStore({ bucket: s3.bucket, client })
+}

@@ -1,0 +1,63 @@
+// CachedBlobStore: a BlobStore decorator that remembers reads for a short TTL and forgets on its own writes.
+import type { BlobStore, PutCondition, StoredBlob } from './blob-store'
+
+interface Entry {
+  readonly blob: StoredBlob | undefined
+  readonly expiresAt: number
+}
+
+/**
+ * Gateways poll rarely, but a fleet restarting at once hits the same few objects; a short TTL absorbs
+ * that without hiding a bundle another tool drops in for longer than ttlMs. Absence is cached too.
+ * Writes go straight through and refresh the entry, so this replica always sees its own writes.
+ */
+export class CachedBlobStore implements BlobStore {
+  private readonly entries = new Map<string, Entry>()
+
+  constructor(
+    private readonly inner: BlobStore,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+    private readonly maxEntries = 100_000,
+  ) {}
+
+  async get(key: string): Promise<StoredBlob | undefined> {
+    const entry = this.entries.get(key)
+    if (entry && entry.expiresAt > this.now()) return entry.blob
+    const blob = await this.inner.get(key)
+    this.remember(key, blob)
+    return blob
+  }
+
+  /** Read past the cache, e.g. after losing a conditional write to another replica. */
+  async getFresh(key: string): Promise<StoredBlob | undefined> {
+    this.entries.delete(key)
+    return this.get(key)
+  }
+
+  async put(key: string, body: Buffer, condition?: PutCondition): Promise<{ etag: string }> {
+    this.entries.delete(key)
+    const result = await this.inner.put(key, body, condition)
+    this.remember(key, { body: Buffer.from(body), etag: result.etag })
+    return result
+  }
+
+  async delete(key: string): Promise<void> {
+    this.entries.delete(key)
+    await this.inner.delete(key)
+  }
+
+  list(prefix: string): Promise<string[]> {
+    return this.inner.list(prefix)
+  }
+
+  private remember(key: string, blob: StoredBlob | undefined): void {
+    if (this.ttlMs <= 0) return
+    if (this.entries.size >= this.maxEntries) {
+      // Map iterates in insertion order: drop the oldest entry.
+      const oldest = this.entries.keys().next()
+      if (oldest.done !== true) this.entries.delete(oldest.value)
+    }
+    this.entries.set(key, { blob, expiresAt: this.now() + this.ttlMs })
+  }
+}

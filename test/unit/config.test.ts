@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { parse } from 'dotenv'
+import { describe, expect, it } from 'vitest'
+import { loadConfig } from '../../src/config'
+import { ConfigError } from '../../src/errors'
+
+const repoRoot = path.resolve(__dirname, '../..')
+
+function problemsOf(env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(env, '/srv')
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems
+    throw err
+  }
+  return []
+}
+
+describe('loadConfig', () => {
+  it('loads .env.example as shipped', () => {
+    const env = parse(readFileSync(path.join(repoRoot, '.env.example')))
+    const config = loadConfig(env, repoRoot)
+    expect(config.server.port).toBe(8443)
+    expect(config.cups.tcUri).toBe('wss://localhost:8887')
+    expect(config.storage.s3).toBeUndefined()
+    expect(config.tls.cupsTrustFile).toBe(path.join(repoRoot, 'certs', 'ca.crt'))
+  })
+
+  it('runs on embedded defaults with an empty environment', () => {
+    const config = loadConfig({}, '/srv')
+    expect(config).toMatchObject({
+      server: { host: '0.0.0.0', port: 8443 },
+      tls: { certPath: '/srv/certs', caCertFile: '/srv/certs/ca.crt', serverCertFile: '/srv/certs/cups.crt' },
+      cups: { cupsUri: undefined, tcUri: undefined, bootstrapPolicy: 'open' },
+      credentials: { validityDays: 365, minValidDays: 30 },
+      storage: { s3: undefined, dataDir: '/srv/data', prefix: 'cups/' },
+      logLevel: 'info',
+    })
+    expect(Object.isFrozen(config.storage)).toBe(true)
+  })
+
+  it('selects S3 when a bucket is named, path-style when an endpoint is given', () => {
+    const config = loadConfig({
+      S3_BUCKET_NAME: 'gateways',
+      S3_BUCKET_ENDPOINT: 'http://127.0.0.1:7480',
+      S3_ACCESS_KEY_ID: 'id',
+      S3_SECRET_ACCESS_KEY: 'secret',
+    })
+    expect(config.storage.s3).toEqual({
+      bucket: 'gateways',
+      region: 'us-east-1',
+      endpoint: 'http://127.0.0.1:7480',
+      accessKeyId: 'id',
+      secretAccessKey: 'secret',
+      forcePathStyle: true,
+    })
+  })
+
+  it('takes trust paths relative to the working directory', () => {
+    const config = loadConfig({ CUPS_TRUST_PATH: 'pki/root.pem', TC_TRUST_PATH: '/etc/lns/ca.pem' }, '/srv')
+    expect(config.tls.cupsTrustFile).toBe('/srv/pki/root.pem')
+    expect(config.tls.tcTrustFile).toBe('/etc/lns/ca.pem')
+  })
+
+  it('reports every problem at once', () => {
+    const problems = problemsOf({
+      PORT: 'http',
+      CUPS_URI: 'https://cups.example.com:443/',
+      TC_URI: 'https://lns.example.com:443',
+      BOOTSTRAP_POLICY: 'maybe',
+      CREDENTIAL_VALIDITY_DAYS: '30',
+      CREDENTIAL_MIN_VALID_DAYS: '30',
+      LOG_LEVEL: 'loud',
+      S3_BUCKET_NAME: 'b',
+      S3_ACCESS_KEY_ID: 'only-id',
+    })
+    expect(problems).toHaveLength(7)
+    expect(problems.join('\n')).toMatch(/PORT/)
+    expect(problems.join('\n')).toMatch(/CUPS_URI/)
+    expect(problems.join('\n')).toMatch(/TC_URI/)
+    expect(problems.join('\n')).toMatch(/BOOTSTRAP_POLICY/)
+    expect(problems.join('\n')).toMatch(/CREDENTIAL_MIN_VALID_DAYS/)
+    expect(problems.join('\n')).toMatch(/LOG_LEVEL/)
+    expect(problems.join('\n')).toMatch(/S3_ACCESS_KEY_ID/)
+  })
+
+  it.each([
+    ['CUPS_URI without a port', { CUPS_URI: 'https://cups.example.com' }],
+    ['TC_URI with a path', { TC_URI: 'wss://lns.example.com:8887/api' }],
+    ['TC_URI over 127 bytes', { TC_URI: `wss://${'a'.repeat(120)}.com:1` }],
+    ['a negative port', { PORT: '-1' }],
+    ['a prefix escaping upwards', { STORAGE_PREFIX: '../x/' }],
+    ['a bad S3 endpoint', { S3_BUCKET_NAME: 'b', S3_BUCKET_ENDPOINT: 'localhost:9000' }],
+  ])('refuses %s', (_name, env) => {
+    expect(problemsOf(env)).toHaveLength(1)
+  })
+})
