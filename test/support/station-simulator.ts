@@ -177,7 +177,7 @@ function exchange(options: tls.ConnectionOptions, request: Buffer): Promise<Buff
       clearTimeout(timer)
       resolve(Buffer.concat(chunks))
     })
-    socket.on('error', (err) => {
+    socket.on('error', (err: Error) => {
       clearTimeout(timer)
       reject(err)
     })

@@ -1,0 +1,117 @@
+// UpdateInfoService when things go wrong on our side: the station always gets 200 "no change", never a 5xx.
+import { mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import pino from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseUpdateInfoRequest } from '../../../src/cups/update-info-request'
+import { NO_CHANGE } from '../../../src/cups/update-info-response'
+import { MintingError, StorageUnavailableError } from '../../../src/errors'
+import type { Caller } from '../../../src/gateways/access-policy'
+import { CredentialService } from '../../../src/gateways/credential-service'
+import { UpdateInfoService } from '../../../src/gateways/update-info-service'
+import { Metrics } from '../../../src/metrics'
+import type { CredentialMinter } from '../../../src/pki/credential-minter'
+import { ensureDevPki } from '../../../src/pki/dev-pki'
+import { OpensslCredentialMinter } from '../../../src/pki/openssl-credential-minter'
+import { readTrustCertificate } from '../../../src/pki/trust-certificate'
+import type { BlobStore } from '../../../src/storage/blob-store'
+import { MemoryBlobStore } from '../../../src/storage/memory-blob-store'
+import { decodeUpdateInfoResponse } from '../../support/station-decoder'
+
+const anonymous: Caller = { certificate: undefined, header: () => undefined, peer: '127.0.0.1' }
+const request = parseUpdateInfoRequest({
+  router: '::1',
+  cupsUri: 'https://localhost:8443',
+  tcUri: null,
+  cupsCredCrc: 2077607535,
+  tcCredCrc: 2077607535,
+  station: '2.0.6',
+  model: 'linux',
+  package: '1.0.0',
+  keys: [],
+})
+const log = pino({ level: 'silent' })
+
+describe('UpdateInfoService under faults', () => {
+  let dir: string
+  let minter: OpensslCredentialMinter
+  let trust: Buffer
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cups-faults-'))
+    await ensureDevPki(dir, { log: () => undefined })
+    minter = new OpensslCredentialMinter({ caCertPath: path.join(dir, 'ca.crt'), caKeyPath: path.join(dir, 'ca.key'), validityDays: 365 })
+    trust = await readTrustCertificate(path.join(dir, 'ca.crt'))
+  })
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  function build(store: BlobStore, options: { minter?: CredentialMinter; deadlineMs?: number } = {}) {
+    const metrics = new Metrics()
+    const credentials = new CredentialService({
+      store,
+      minter: options.minter ?? minter,
+      trust: { cups: trust, tc: trust },
+      keyFor: (kind, eui) => `cups/${eui}/${kind}_cred.bin`,
+      minValidDays: 30,
+      log,
+    })
+    const service = new UpdateInfoService({
+      credentials,
+      cupsUri: undefined,
+      tcUri: 'wss://lns.example.com:8887',
+      bootstrapPolicy: 'open',
+      deadlineMs: options.deadlineMs ?? 2000,
+      metrics,
+    })
+    return { service, metrics }
+  }
+
+  it('answers everything a new gateway needs when all is well', async () => {
+    const { service } = build(new MemoryBlobStore())
+    const segments = decodeUpdateInfoResponse(await service.respond(request, anonymous, log))
+    expect(Object.keys(segments).sort()).toEqual(['cupsCredentials', 'tcCredentials', 'tcUri', 'trailing'])
+  })
+
+  it('answers no change and counts it when storage is down', async () => {
+    const down: BlobStore = {
+      get: () => Promise.reject(new StorageUnavailableError('connect ECONNREFUSED')),
+      put: () => Promise.reject(new StorageUnavailableError('connect ECONNREFUSED')),
+      delete: () => Promise.reject(new StorageUnavailableError('connect ECONNREFUSED')),
+      list: () => Promise.reject(new StorageUnavailableError('connect ECONNREFUSED')),
+    }
+    const { service, metrics } = build(down)
+    expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
+    expect(metrics.value('storage_failures_total')).toBe(1)
+  })
+
+  it('answers no change within the deadline when storage hangs', async () => {
+    const hanging: BlobStore = {
+      get: () => new Promise(() => undefined),
+      put: () => new Promise(() => undefined),
+      delete: () => new Promise(() => undefined),
+      list: () => new Promise(() => undefined),
+    }
+    const { service, metrics } = build(hanging, { deadlineMs: 100 })
+    const started = Date.now()
+    expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
+    expect(Date.now() - started).toBeLessThan(1000)
+    expect(metrics.value('deadline_exceeded_total')).toBe(1)
+  })
+
+  it('withholds only the credentials a failing mint could not produce', async () => {
+    const failing: CredentialMinter = { mint: () => Promise.reject(new MintingError('openssl req: timed out')) }
+    const { service, metrics } = build(new MemoryBlobStore(), { minter: failing })
+    // No credentials at all: the TC URI is withheld too, so the station keeps polling instead of failing at the LNS.
+    expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
+    expect(metrics.value('mint_failures_total')).toBe(2)
+  })
+
+  it('still refuses with 403 when the caller may not act for the gateway', async () => {
+    const { service } = build(new MemoryBlobStore())
+    await service.respond(request, anonymous, log)
+    await expect(service.respond(request, anonymous, log)).rejects.toMatchObject({ statusCode: 403 })
+  })
+})
