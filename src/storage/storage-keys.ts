@@ -1,0 +1,50 @@
+// Owns the storage key layout of design.md §4 (other tools write these keys too) and the order keys are listed in.
+
+/** The keys of one gateway; the EUI is 16 lowercase hex digits. */
+export interface GatewayKeys {
+  /** CUPS credential blob, exactly the bytes sent on the wire. */
+  readonly cupsCredentials: string
+  /** TC (LNS) credential blob, exactly the bytes sent on the wire. */
+  readonly tcCredentials: string
+  /** Optional per-gateway settings (URIs, firmware pin, disabled, ...). */
+  readonly settings: string
+}
+
+export const DEFAULT_PREFIX = 'cups/'
+
+const EUI = /^[0-9a-f]{16}$/
+// Control characters and backslashes are legal in S3 keys but break the fs adapter and log lines.
+const FORBIDDEN_IN_PREFIX = /[\u0000-\u001f\u007f\\]/
+
+/**
+ * Returns the prefix with exactly one trailing '/', or '' for "no prefix" (keys at the bucket root).
+ * Throws an Error naming the problem for a prefix that is not a clean relative path.
+ */
+export function normalisePrefix(prefix: string): string {
+  if (prefix === '') return ''
+  const trimmed = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix
+  if (FORBIDDEN_IN_PREFIX.test(trimmed)) throw new Error(`storage prefix ${JSON.stringify(prefix)} contains a control character or backslash`)
+  const segments = trimmed.split('/')
+  // A leading '/', '//' or '.'/'..' would mean different objects on S3 and on the filesystem.
+  if (segments.some((s) => s === '' || s === '.' || s === '..')) {
+    throw new Error(`storage prefix ${JSON.stringify(prefix)} must be relative, without empty, '.' or '..' segments`)
+  }
+  return `${trimmed}/`
+}
+
+/** The keys of the gateway `eui` under `prefix` (normalised here, so 'cups' and 'cups/' agree). */
+export function storageKeys(prefix: string, eui: string): GatewayKeys {
+  // The EUI becomes a path segment; anything but the canonical form would alias or escape it.
+  if (!EUI.test(eui)) throw new Error(`gateway EUI ${JSON.stringify(eui)} is not 16 lowercase hex digits`)
+  const base = `${normalisePrefix(prefix)}${eui}/`
+  return {
+    cupsCredentials: `${base}cups_cred.bin`,
+    tcCredentials: `${base}tc_cred.bin`,
+    settings: `${base}gateway.json`,
+  }
+}
+
+/** S3 lists keys in UTF-8 byte order; every adapter sorts with this so they agree beyond ASCII. */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
+}
