@@ -25,5 +25,5 @@ export function buildApp(deps: AppDeps, tls?: ServerOptions): FastifyInstance<Ht
   app.setErrorHandler(handleError)
   healthRoutes(app, deps.metrics)
   updateInfoRoute(app, { service: deps.service, metrics: deps.metrics, bodyLimitBytes: deps.bodyLimitBytes })
-  return app as unknown as FastifyInstance<HttpsServer>
+  return app
 }

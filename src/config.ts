@@ -1,10 +1,15 @@
 // loadConfig(env): every environment variable parsed and checked once, all problems reported together.
 import path from 'node:path'
+import { parseRouterId } from './cups/router-id'
 import { checkStationUri } from './cups/station-uri'
 import { ConfigError } from './errors'
+import { normalisePrefix } from './storage/storage-keys'
 
 export type BootstrapPolicy = 'off' | 'registered' | 'open'
 export const BOOTSTRAP_POLICIES: readonly BootstrapPolicy[] = ['off', 'registered', 'open']
+
+/** EUIs given inline, or a file with one EUI per line (# comments allowed), read at start. */
+export type BootstrapAllowlist = { readonly euis: readonly string[] } | { readonly file: string }
 
 export interface S3Config {
   readonly bucket: string
@@ -41,6 +46,10 @@ export interface Config {
     /** URI of the LNS; undefined = no TC URI and no TC credentials are handed out. */
     readonly tcUri: string | undefined
     readonly bootstrapPolicy: BootstrapPolicy
+    /** Gateways that may bootstrap under the registered policy, besides those with a gateway.json. */
+    readonly bootstrapAllowlist: BootstrapAllowlist
+    /** Factory CA: its certificates prove a gateway's identity and may always re-bootstrap. */
+    readonly bootstrapCaFile: string | undefined
   }
   readonly credentials: {
     readonly validityDays: number
@@ -139,11 +148,25 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     problems.push(`S3_BUCKET_ENDPOINT: must be an http(s) URL, got "${endpoint}"`)
   }
 
-  let prefix = text('STORAGE_PREFIX', 'cups/')
-  if (!prefix.endsWith('/')) prefix += '/'
-  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/$/.test(prefix) || prefix.split('/').includes('..')) {
-    problems.push(`STORAGE_PREFIX: must be path segments of [A-Za-z0-9._-], got "${prefix}"`)
+  let prefix = 'cups/'
+  try {
+    prefix = normalisePrefix(text('STORAGE_PREFIX', 'cups/'))
+  } catch (err) {
+    problems.push(`STORAGE_PREFIX: ${(err as Error).message}`)
   }
+
+  const allowlist = read('BOOTSTRAP_ALLOWLIST')
+  let bootstrapAllowlist: BootstrapAllowlist = { euis: [] }
+  if (allowlist !== undefined && /^(\/|\.{1,2}\/)/.test(allowlist)) {
+    bootstrapAllowlist = { file: path.resolve(cwd, allowlist) }
+  } else if (allowlist !== undefined) {
+    try {
+      bootstrapAllowlist = { euis: parseEuiList(allowlist) }
+    } catch (err) {
+      problems.push(`BOOTSTRAP_ALLOWLIST: ${(err as Error).message} (give EUIs separated by commas or spaces, or a file path starting with / or ./)`)
+    }
+  }
+  const bootstrapCa = read('BOOTSTRAP_CA_PATH')
 
   const config: Config = {
     server: {
@@ -164,7 +187,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     cups: {
       cupsUri: stationUri('CUPS_URI', 'cups'),
       tcUri: stationUri('TC_URI', 'tc'),
-      bootstrapPolicy: oneOf('BOOTSTRAP_POLICY', 'open', BOOTSTRAP_POLICIES),
+      bootstrapPolicy: oneOf('BOOTSTRAP_POLICY', 'registered', BOOTSTRAP_POLICIES),
+      bootstrapAllowlist,
+      bootstrapCaFile: bootstrapCa === undefined ? undefined : path.resolve(cwd, bootstrapCa),
     },
     credentials: {
       validityDays,
@@ -183,6 +208,17 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return deepFreeze(config)
+}
+
+/** EUIs in any form parseRouterId takes, separated by commas, whitespace or newlines; # starts a comment. */
+export function parseEuiList(text: string): string[] {
+  return text
+    .split('\n')
+    .map((line) => line.replace(/#.*/, ''))
+    .join(' ')
+    .split(/[\s,]+/)
+    .filter((token) => token !== '')
+    .map((token) => parseRouterId(token))
 }
 
 function deepFreeze<T extends object>(value: T): T {

@@ -3,11 +3,15 @@ import type { Server as HttpsServer } from 'node:https'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildApp } from './app'
-import type { Config } from './config'
+import { readFile } from 'node:fs/promises'
+import type { BootstrapAllowlist, Config } from './config'
+import { parseEuiList } from './config'
 import { CredentialService } from './gateways/credential-service'
+import { GatewayRegistry } from './gateways/gateway-registry'
 import { UpdateInfoService } from './gateways/update-info-service'
 import { loadTlsOptions } from './http/tls-options'
 import { Metrics } from './metrics'
+import { isIssuedBy } from './pki/certificate-expiry'
 import { ensureDevPki } from './pki/dev-pki'
 import { OpensslCredentialMinter } from './pki/openssl-credential-minter'
 import { readTrustCertificate } from './pki/trust-certificate'
@@ -56,11 +60,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     minValidDays: credentials.minValidDays,
     log,
   })
+  const factoryCa = cups.bootstrapCaFile === undefined ? undefined : await readFile(cups.bootstrapCaFile)
   const service = new UpdateInfoService({
     credentials: credentialService,
     cupsUri: cups.cupsUri,
     tcUri: cups.tcUri,
     bootstrapPolicy: cups.bootstrapPolicy,
+    registry: new GatewayRegistry(
+      store,
+      (eui) => storageKeys(storage.prefix, eui).settings,
+      await readAllowlist(cups.bootstrapAllowlist),
+    ),
+    isFactoryCertificate: (der) => factoryCa !== undefined && isIssuedBy(der, factoryCa),
     deadlineMs: storage.timeoutMs + credentials.mintTimeoutMs,
     metrics,
   })
@@ -78,6 +89,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const port = typeof address === 'object' && address !== null ? address.port : config.server.port
   log.info({ port, storage: storage.s3 ? `s3://${storage.s3.bucket}` : storage.dataDir }, 'CUPS server listening')
   return { app, port, metrics, close: () => app.close() }
+}
+
+async function readAllowlist(allowlist: BootstrapAllowlist): Promise<readonly string[]> {
+  if ('euis' in allowlist) return allowlist.euis
+  try {
+    return parseEuiList(await readFile(allowlist.file, 'utf8'))
+  } catch (err) {
+    throw new Error(`BOOTSTRAP_ALLOWLIST ${allowlist.file}: ${(err as Error).message}`)
+  }
 }
 
 function createBlobStore(config: Config, log: Logger): BlobStore {

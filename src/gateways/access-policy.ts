@@ -1,17 +1,19 @@
-// authorizeCaller: may this caller act for this router EUI? (design.md §5)
+// authorizeCaller: may this caller act for this router EUI? (design.md §5, README "Security")
 import { timingSafeEqual } from 'node:crypto'
 import type { BootstrapPolicy } from '../config'
 import { credentialBlobCertificate, credentialBlobToken } from '../cups/credential-blob'
 import { parseRouterId } from '../cups/router-id'
-import { ForbiddenError } from '../errors'
+import { ForbiddenError, UnknownGatewayError } from '../errors'
 
 export interface PeerCertificate {
-  /** true only when the chain verified against our client CA (socket.authorized). */
+  /** true only when the chain verified against one of our client CAs (socket.authorized). */
   readonly authorized: boolean
   /** Subject CN and DNS SANs, as presented. */
   readonly names: readonly string[]
   readonly serial: string
   readonly authorizationError: string | undefined
+  /** The certificate itself (DER), to tell our CA's certificates from the factory CA's. */
+  readonly der: Buffer
 }
 
 export interface Caller {
@@ -22,35 +24,50 @@ export interface Caller {
   readonly peer: string
 }
 
-export type Proof = 'certificate' | 'token' | 'bootstrap'
+/** How the caller proved itself; logged with every delivery. */
+export type Proof = 'certificate' | 'factory-certificate' | 'token' | 'bootstrap'
 
-/** Resolves how the caller proved itself, or throws ForbiddenError with the reason. */
-export function authorizeCaller(
-  caller: Caller,
-  eui: string,
-  storedCupsBlob: Buffer | undefined,
-  policy: BootstrapPolicy,
-): Proof {
+export interface AccessContext {
+  readonly policy: BootstrapPolicy
+  /** The gateway's current CUPS blob: its token or certificate marks the gateway as provisioned. */
+  readonly storedCupsBlob: Buffer | undefined
+  /** Asked only for anonymous callers under the registered policy (it costs a storage read). */
+  readonly isRegistered: () => Promise<boolean>
+  /** True for a certificate issued by the factory CA (BOOTSTRAP_CA_PATH) rather than ours. */
+  readonly isFactoryCertificate: (der: Buffer) => boolean
+}
+
+/** Resolves how the caller proved itself; throws ForbiddenError (403) or UnknownGatewayError (404). */
+export async function authorizeCaller(caller: Caller, eui: string, context: AccessContext): Promise<Proof> {
   const certificate = caller.certificate
   if (certificate !== undefined) {
     // rejectUnauthorized is off so that token and bootstrap callers can connect; a self-signed
     // certificate with the right CN passes the handshake, so `authorized` is the real check.
     if (!certificate.authorized) {
-      throw new ForbiddenError(`client certificate not issued by our CA (${certificate.authorizationError ?? 'unverified'})`)
+      throw new ForbiddenError(`client certificate not issued by a trusted CA (${certificate.authorizationError ?? 'unverified'})`)
     }
     if (!certificate.names.some((name) => namesEui(name, eui))) {
       throw new ForbiddenError(`client certificate is not for router ${eui}`)
     }
-    return 'certificate'
+    // A factory certificate survives a factory reset, so it may always fetch the gateway's credentials again.
+    return context.isFactoryCertificate(certificate.der) ? 'factory-certificate' : 'certificate'
   }
 
-  const token = storedCupsBlob === undefined ? undefined : credentialBlobToken(storedCupsBlob)
+  const blob = context.storedCupsBlob
+  const token = blob === undefined ? undefined : credentialBlobToken(blob)
   if (token !== undefined && tokenPresented(caller, token)) return 'token'
 
-  const provisioned = storedCupsBlob !== undefined && (token !== undefined || credentialBlobCertificate(storedCupsBlob) !== undefined)
+  const provisioned = blob !== undefined && (token !== undefined || credentialBlobCertificate(blob) !== undefined)
   if (provisioned) throw new ForbiddenError(`router ${eui} is provisioned; it must present its credentials`)
-  if (policy === 'open') return 'bootstrap'
-  throw new ForbiddenError(`anonymous bootstrap is not allowed (BOOTSTRAP_POLICY=${policy})`)
+  switch (context.policy) {
+    case 'open':
+      return 'bootstrap'
+    case 'registered':
+      if (await context.isRegistered()) return 'bootstrap'
+      throw new UnknownGatewayError(eui)
+    case 'off':
+      throw new ForbiddenError('anonymous bootstrap is not allowed (BOOTSTRAP_POLICY=off)')
+  }
 }
 
 function namesEui(name: string, eui: string): boolean {

@@ -11,12 +11,16 @@ import type { Metrics } from '../metrics'
 import { authorizeCaller } from './access-policy'
 import type { Caller, Proof } from './access-policy'
 import type { CredentialKind, CredentialService } from './credential-service'
+import type { GatewayRegistry } from './gateway-registry'
 
 export interface UpdateInfoServiceOptions {
   readonly credentials: CredentialService
   readonly cupsUri: string | undefined
   readonly tcUri: string | undefined
   readonly bootstrapPolicy: BootstrapPolicy
+  readonly registry: GatewayRegistry
+  /** True for a client certificate issued by the factory CA; always false without one. */
+  readonly isFactoryCertificate: (der: Buffer) => boolean
   /** A request that takes longer (slow storage, stuck mint) is answered "no change" instead. */
   readonly deadlineMs: number
   readonly metrics: Metrics
@@ -54,10 +58,15 @@ export class UpdateInfoService {
   }
 
   private async decide(request: UpdateInfoRequest, caller: Caller, log: Logger): Promise<Buffer> {
-    const { credentials, cupsUri, tcUri, bootstrapPolicy } = this.options
+    const { credentials, cupsUri, tcUri, bootstrapPolicy, registry, isFactoryCertificate } = this.options
     const eui = request.eui
     const storedCups = await credentials.stored('cups', eui)
-    const proof = authorizeCaller(caller, eui, storedCups?.body, bootstrapPolicy)
+    const proof = await authorizeCaller(caller, eui, {
+      policy: bootstrapPolicy,
+      storedCupsBlob: storedCups?.body,
+      isRegistered: () => registry.isRegistered(eui),
+      isFactoryCertificate,
+    })
 
     const desired: { -readonly [K in keyof DesiredGatewayState]: DesiredGatewayState[K] } = {}
     if (cupsUri !== undefined) desired.cupsUri = cupsUri

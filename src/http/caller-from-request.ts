@@ -33,6 +33,7 @@ function peerCertificate(socket: Partial<TLSSocket>): PeerCertificate | undefine
     authorized: socket.authorized === true,
     names,
     serial: peer.serialNumber,
+    der: peer.raw,
     authorizationError: error === undefined ? undefined : String(error),
   }
 }

@@ -15,7 +15,11 @@ describe('a new gateway provisions itself end to end', () => {
   let homes: string
 
   beforeAll(async () => {
-    server = await startTestServer({ CUPS_URI: 'https://cups.example.com:443' })
+    server = await startTestServer({
+      CUPS_URI: 'https://cups.example.com:443',
+      BOOTSTRAP_POLICY: 'registered',
+      BOOTSTRAP_ALLOWLIST: '00-16-c0-01-ff-10-a2-35',
+    })
     homes = await mkdtemp(path.join(os.tmpdir(), 'cups-station-'))
   })
   afterAll(async () => {

@@ -27,6 +27,8 @@ export async function startTestServer(env: Record<string, string> = {}, reuseDir
       CERT_PATH: path.join(dir, 'certs'),
       DATA_DIR: path.join(dir, 'data'),
       TC_URI: 'wss://localhost:8887',
+      // Most tests provision many throwaway EUIs; the registered policy has its own tests.
+      BOOTSTRAP_POLICY: 'open',
       LOG_LEVEL: 'info',
       ...env,
     },

@@ -32,7 +32,7 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({
       server: { host: '0.0.0.0', port: 8443 },
       tls: { certPath: '/srv/certs', caCertFile: '/srv/certs/ca.crt', serverCertFile: '/srv/certs/cups.crt' },
-      cups: { cupsUri: undefined, tcUri: undefined, bootstrapPolicy: 'open' },
+      cups: { cupsUri: undefined, tcUri: undefined, bootstrapPolicy: 'registered', bootstrapAllowlist: { euis: [] } },
       credentials: { validityDays: 365, minValidDays: 30 },
       storage: { s3: undefined, dataDir: '/srv/data', prefix: 'cups/' },
       logLevel: 'info',
@@ -55,6 +55,14 @@ describe('loadConfig', () => {
       secretAccessKey: 'secret',
       forcePathStyle: true,
     })
+  })
+
+  it('reads BOOTSTRAP_ALLOWLIST as EUIs in any form, or as a file path', () => {
+    expect(loadConfig({ BOOTSTRAP_ALLOWLIST: '0016c001ff10a235, 00-16-c0-01-ff-10-a2-36 ::1' }).cups.bootstrapAllowlist).toEqual({
+      euis: ['0016c001ff10a235', '0016c001ff10a236', '0000000000000001'],
+    })
+    expect(loadConfig({ BOOTSTRAP_ALLOWLIST: './gateways.txt' }, '/srv').cups.bootstrapAllowlist).toEqual({ file: '/srv/gateways.txt' })
+    expect(problemsOf({ BOOTSTRAP_ALLOWLIST: 'gateways.txt' })[0]).toMatch(/BOOTSTRAP_ALLOWLIST/)
   })
 
   it('takes trust paths relative to the working directory', () => {

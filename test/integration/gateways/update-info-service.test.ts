@@ -9,6 +9,7 @@ import { NO_CHANGE } from '../../../src/cups/update-info-response'
 import { MintingError, StorageUnavailableError } from '../../../src/errors'
 import type { Caller } from '../../../src/gateways/access-policy'
 import { CredentialService } from '../../../src/gateways/credential-service'
+import { GatewayRegistry } from '../../../src/gateways/gateway-registry'
 import { UpdateInfoService } from '../../../src/gateways/update-info-service'
 import { Metrics } from '../../../src/metrics'
 import type { CredentialMinter } from '../../../src/pki/credential-minter'
@@ -63,6 +64,8 @@ describe('UpdateInfoService under faults', () => {
       cupsUri: undefined,
       tcUri: 'wss://lns.example.com:8887',
       bootstrapPolicy: 'open',
+      registry: new GatewayRegistry(store, (eui) => `cups/${eui}/gateway.json`, []),
+      isFactoryCertificate: () => false,
       deadlineMs: options.deadlineMs ?? 2000,
       metrics,
     })
