@@ -82,7 +82,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
   const app = buildApp(
     { service, metrics, bodyLimitBytes: config.server.bodyLimitBytes, logger: log },
-    await loadTlsOptions(tls),
+    await loadTlsOptions({ ...tls, bootstrapCaFile: cups.bootstrapCaFile }),
   )
   await app.listen({ host: config.server.host, port: config.server.port })
   const address = app.server.address()

@@ -1,4 +1,4 @@
-// loadTlsOptions: our server identity plus the client CA, for a server that asks for client certificates.
+// loadTlsOptions: our server identity plus the client CAs, for a server that asks for client certificates.
 import { readFile } from 'node:fs/promises'
 import type { ServerOptions } from 'node:https'
 
@@ -7,6 +7,8 @@ export interface TlsFiles {
   readonly serverKeyFile: string
   /** CA that signs gateway client certificates. */
   readonly caCertFile: string
+  /** Factory CA whose certificates also prove a gateway's identity (BOOTSTRAP_CA_PATH). */
+  readonly bootstrapCaFile?: string | undefined
 }
 
 /**
@@ -14,10 +16,9 @@ export interface TlsFiles {
  * not required: token and bootstrap callers have none, and the access policy decides per EUI.
  */
 export async function loadTlsOptions(files: TlsFiles): Promise<ServerOptions> {
-  const [cert, key, ca] = await Promise.all([
-    readFile(files.serverCertFile),
-    readFile(files.serverKeyFile),
-    readFile(files.caCertFile),
-  ])
+  const caFiles = [files.caCertFile, ...(files.bootstrapCaFile === undefined ? [] : [files.bootstrapCaFile])]
+  const [cert, key, ...ca] = await Promise.all(
+    [files.serverCertFile, files.serverKeyFile, ...caFiles].map((file) => readFile(file)),
+  )
   return { cert, key, ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }
 }
