@@ -30,6 +30,8 @@ async function main(): Promise<void> {
     }
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
+    // The companion tool renews our certificates in place; file events reload them, and so does SIGHUP.
+    process.on('SIGHUP', () => void server.reload('SIGHUP'))
   } catch (err) {
     log.fatal({ err }, 'could not start')
     process.exit(1)

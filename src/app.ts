@@ -8,22 +8,38 @@ import { healthRoutes } from './http/health-route'
 import { updateInfoRoute } from './http/update-info-route'
 import type { Metrics } from './metrics'
 
+export interface AppLimits {
+  readonly bodyLimitBytes: number
+  readonly requestTimeoutMs: number
+  readonly idleTimeoutMs: number
+  readonly maxConnections: number
+}
+
 export interface AppDeps {
   readonly service: UpdateInfoService
   readonly metrics: Metrics
-  readonly bodyLimitBytes: number
+  readonly limits: AppLimits
   readonly logger?: FastifyBaseLogger
 }
 
 /** Without `tls` the server is plain HTTP, which is all app.inject needs; index.ts passes real TLS options. */
 export function buildApp(deps: AppDeps, tls?: ServerOptions): FastifyInstance<HttpsServer> {
+  const { limits } = deps
   const app = Fastify({
-    https: tls ?? null,
-    bodyLimit: deps.bodyLimitBytes,
+    // Node checks request and header timeouts on this interval (30 s by default), so it bounds how exact they are.
+    https: tls === undefined ? null : { ...tls, connectionsCheckingInterval: Math.min(1000, limits.requestTimeoutMs) },
+    bodyLimit: limits.bodyLimitBytes,
+    // A gateway sends one small request and waits; anything slower is a broken or hostile client.
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
+    keepAliveTimeout: Math.min(5000, limits.idleTimeoutMs),
+    maxRequestsPerSocket: 100,
     ...(deps.logger ? { loggerInstance: deps.logger } : {}),
   })
+  app.server.headersTimeout = Math.min(limits.requestTimeoutMs, 5000)
+  app.server.maxConnections = limits.maxConnections
   app.setErrorHandler(handleError)
   healthRoutes(app, deps.metrics)
-  updateInfoRoute(app, { service: deps.service, metrics: deps.metrics, bodyLimitBytes: deps.bodyLimitBytes })
+  updateInfoRoute(app, { service: deps.service, metrics: deps.metrics, bodyLimitBytes: limits.bodyLimitBytes })
   return app
 }

@@ -25,6 +25,13 @@ export interface Config {
     readonly host: string
     readonly port: number
     readonly bodyLimitBytes: number
+    /** Whole request (headers and body) must arrive within this; cuts off clients that dribble bytes. */
+    readonly requestTimeoutMs: number
+    /** A connection with no traffic for this long is closed (keep-alive and TLS handshakes included). */
+    readonly idleTimeoutMs: number
+    readonly maxConnections: number
+    /** A request that takes longer on our side (slow storage, stuck mint) is answered "no change". */
+    readonly responseDeadlineMs: number
   }
   readonly tls: {
     /** Directory holding ca.crt, ca.key (gateway CA) and cups.crt, cups.key (our server identity). */
@@ -173,6 +180,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       host: text('HOST', '0.0.0.0'),
       port: int('PORT', 8443, 0, 65535),
       bodyLimitBytes: int('BODY_LIMIT_BYTES', 16384, 1024, 1048576),
+      requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 10000, 100, 600000),
+      idleTimeoutMs: int('IDLE_TIMEOUT_MS', 15000, 100, 600000),
+      maxConnections: int('MAX_CONNECTIONS', 1000, 1, 1000000),
+      responseDeadlineMs: int('RESPONSE_DEADLINE_MS', 8000, 100, 600000),
     },
     tls: {
       certPath,
@@ -194,7 +205,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     credentials: {
       validityDays,
       minValidDays,
-      mintTimeoutMs: int('MINT_TIMEOUT_MS', 10000, 100, 600000),
+      mintTimeoutMs: int('MINT_TIMEOUT_MS', 5000, 100, 600000),
       mintConcurrency: int('MINT_CONCURRENCY', 2, 1, 64),
     },
     storage: {

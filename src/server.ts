@@ -9,11 +9,14 @@ import { parseEuiList } from './config'
 import { CredentialService } from './gateways/credential-service'
 import { GatewayRegistry } from './gateways/gateway-registry'
 import { UpdateInfoService } from './gateways/update-info-service'
-import { loadTlsOptions } from './http/tls-options'
+import { serverTlsOptions, TLS_CONTEXT_OPTIONS } from './http/tls-options'
+import { readTlsMaterial, TlsReloader } from './http/tls-reloader'
+import type { TlsMaterial } from './http/tls-reloader'
 import { Metrics } from './metrics'
 import { isIssuedBy } from './pki/certificate-expiry'
 import { ensureDevPki } from './pki/dev-pki'
 import { OpensslCredentialMinter } from './pki/openssl-credential-minter'
+import { preflightTrust } from './pki/trust-preflight'
 import { readTrustCertificate } from './pki/trust-certificate'
 import type { BlobStore } from './storage/blob-store'
 import { CachedBlobStore } from './storage/cached-blob-store'
@@ -25,6 +28,8 @@ export interface RunningServer {
   readonly app: FastifyInstance<HttpsServer>
   readonly port: number
   readonly metrics: Metrics
+  /** Re-read the server certificate, key and client CAs (SIGHUP); false keeps the old ones. */
+  reload(reason: string): Promise<boolean>
   close(): Promise<void>
 }
 
@@ -72,7 +77,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await readAllowlist(cups.bootstrapAllowlist),
     ),
     isFactoryCertificate: (der) => factoryCa !== undefined && isIssuedBy(der, factoryCa),
-    deadlineMs: storage.timeoutMs + credentials.mintTimeoutMs,
+    deadlineMs: config.server.responseDeadlineMs,
     metrics,
   })
   if (cups.bootstrapPolicy === 'open') {
@@ -80,15 +85,39 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }
   if (cups.tcUri === undefined) log.warn('TC_URI is not set: gateways get no LNS URI and no TC credentials')
 
+  const tlsFiles = {
+    serverCertFile: tls.serverCertFile,
+    serverKeyFile: tls.serverKeyFile,
+    clientCaFiles: [tls.caCertFile, ...(cups.bootstrapCaFile === undefined ? [] : [cups.bootstrapCaFile])],
+  }
+  // A station verifies us with the one trust certificate we hand out and by DNS name only:
+  // refuse to start (or, on reload, keep the old context) rather than serve what it would reject.
+  const preflight = (material: TlsMaterial): void => {
+    preflightTrust({ cupsTrust: trust.cups, serverCertificatePem: material.cert, cupsUri: cups.cupsUri })
+  }
+  const material = await readTlsMaterial(tlsFiles)
+  preflight(material)
+
   const app = buildApp(
-    { service, metrics, bodyLimitBytes: config.server.bodyLimitBytes, logger: log },
-    await loadTlsOptions({ ...tls, bootstrapCaFile: cups.bootstrapCaFile }),
+    { service, metrics, limits: config.server, logger: log },
+    serverTlsOptions(material, config.server.idleTimeoutMs),
   )
   await app.listen({ host: config.server.host, port: config.server.port })
+  const reloader = new TlsReloader({ server: app.server, files: tlsFiles, baseOptions: TLS_CONTEXT_OPTIONS, preflight, log })
+  reloader.watch()
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.server.port
   log.info({ port, storage: storage.s3 ? `s3://${storage.s3.bucket}` : storage.dataDir }, 'CUPS server listening')
-  return { app, port, metrics, close: () => app.close() }
+  return {
+    app,
+    port,
+    metrics,
+    reload: (reason) => reloader.reload(reason),
+    close: async () => {
+      reloader.close()
+      await app.close()
+    },
+  }
 }
 
 async function readAllowlist(allowlist: BootstrapAllowlist): Promise<readonly string[]> {

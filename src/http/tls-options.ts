@@ -1,24 +1,39 @@
-// loadTlsOptions: our server identity plus the client CAs, for a server that asks for client certificates.
-import { readFile } from 'node:fs/promises'
+// TLS settings shared by the listener and every hot reload: protocol versions and cipher suites.
+import type { SecureContextOptions } from 'node:tls'
 import type { ServerOptions } from 'node:https'
+import type { TlsMaterial } from './tls-reloader'
 
-export interface TlsFiles {
-  readonly serverCertFile: string
-  readonly serverKeyFile: string
-  /** CA that signs gateway client certificates. */
-  readonly caCertFile: string
-  /** Factory CA whose certificates also prove a gateway's identity (BOOTSTRAP_CA_PATH). */
-  readonly bootstrapCaFile?: string | undefined
+/**
+ * The station's mbedTLS 2.28 speaks TLS 1.2 at most and negotiates ECDHE with AES-GCM (cups-protocol.md
+ * §1.3), so those suites stay; everything without forward secrecy or AEAD is off. TLS 1.3 for other clients.
+ */
+export const TLS_CONTEXT_OPTIONS: SecureContextOptions = {
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    'TLS_AES_128_GCM_SHA256',
+    'TLS_AES_256_GCM_SHA384',
+    'TLS_CHACHA20_POLY1305_SHA256',
+    'ECDHE-ECDSA-AES128-GCM-SHA256',
+    'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'ECDHE-RSA-AES128-GCM-SHA256',
+    'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305',
+    'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+  honorCipherOrder: true,
 }
 
 /**
- * The station's mbedTLS speaks TLS 1.2 at most, so 1.2 stays on. Client certificates are requested but
- * not required: token and bootstrap callers have none, and the access policy decides per EUI.
+ * Client certificates are requested but not required: token and bootstrap callers have none, and the
+ * access policy decides per EUI, so `socket.authorized` is checked there.
  */
-export async function loadTlsOptions(files: TlsFiles): Promise<ServerOptions> {
-  const caFiles = [files.caCertFile, ...(files.bootstrapCaFile === undefined ? [] : [files.bootstrapCaFile])]
-  const [cert, key, ...ca] = await Promise.all(
-    [files.serverCertFile, files.serverKeyFile, ...caFiles].map((file) => readFile(file)),
-  )
-  return { cert, key, ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }
+export function serverTlsOptions(material: TlsMaterial, handshakeTimeoutMs: number): ServerOptions {
+  return {
+    ...TLS_CONTEXT_OPTIONS,
+    ...material,
+    requestCert: true,
+    rejectUnauthorized: false,
+    // A TCP connection that never completes the handshake would otherwise be held for 120 s.
+    handshakeTimeout: handshakeTimeoutMs,
+  }
 }

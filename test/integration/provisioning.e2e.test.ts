@@ -16,7 +16,7 @@ describe('a new gateway provisions itself end to end', () => {
 
   beforeAll(async () => {
     server = await startTestServer({
-      CUPS_URI: 'https://cups.example.com:443',
+      CUPS_URI: 'https://127.0.0.1:9443',
       BOOTSTRAP_POLICY: 'registered',
       BOOTSTRAP_ALLOWLIST: '00-16-c0-01-ff-10-a2-35',
     })
@@ -42,7 +42,7 @@ describe('a new gateway provisions itself end to end', () => {
     expect(first.mode).toBe('server')
     expect(first.headers['content-type']).toBe('application/octet-stream')
     expect(first.headers['content-length']).toBe(String(first.body.length))
-    expect(first.segments?.cupsUri).toBe('https://cups.example.com:443')
+    expect(first.segments?.cupsUri).toBe('https://127.0.0.1:9443')
     expect(first.segments?.tcUri).toBe('wss://localhost:8887')
     expect(first.segments?.cupsCredentials).toBeDefined()
     expect(first.segments?.tcCredentials).toBeDefined()
@@ -55,13 +55,13 @@ describe('a new gateway provisions itself end to end', () => {
     expect((await station.file('cups.key')).subarray(0, 2).toString('hex')).toBe('3077')
     expect(await station.credentialCrc('tc')).not.toBe(2077607535)
 
-    // The redirect is to a port nobody listens on in this test; point the station back at us.
+    // The redirect points at a port nobody listens on in this test; point the station back at us.
     await station.setFile('cups.uri', `https://localhost:${server.port}`)
     const second = await station.contact()
     expect(second.mode).toBe('both')
     expect(second.status).toBe(200)
     // Only the URI we overwrote by hand differs; nothing else is resent.
-    expect(second.segments).toEqual({ cupsUri: 'https://cups.example.com:443', trailing: 0 })
+    expect(second.segments).toEqual({ cupsUri: 'https://127.0.0.1:9443', trailing: 0 })
   })
 
   it('converges within two contacts when CUPS_URI matches, and never resends a segment', async () => {
