@@ -40,6 +40,8 @@ export interface Config {
     readonly certHostPath: string | undefined
     readonly caCertFile: string
     readonly caKeyFile: string
+    /** The CA before a rotation (ca-previous.crt); trusted for client certificates while it exists. */
+    readonly previousCaCertFile: string
     readonly serverCertFile: string
     readonly serverKeyFile: string
     /** The CA certificate a gateway needs to verify us: goes into every CUPS credential blob. */
@@ -190,6 +192,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       certHostPath: read('CERT_HOST_PATH'),
       caCertFile,
       caKeyFile: path.join(certPath, 'ca.key'),
+      previousCaCertFile: path.join(certPath, 'ca-previous.crt'),
       serverCertFile: path.join(certPath, 'cups.crt'),
       serverKeyFile: path.join(certPath, 'cups.key'),
       cupsTrustFile: read('CUPS_TRUST_PATH') === undefined ? caCertFile : dir('CUPS_TRUST_PATH', ''),

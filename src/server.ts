@@ -17,7 +17,7 @@ import { isIssuedBy } from './pki/certificate-expiry'
 import { ensureDevPki } from './pki/dev-pki'
 import { OpensslCredentialMinter } from './pki/openssl-credential-minter'
 import { preflightTrust } from './pki/trust-preflight'
-import { readTrustCertificate } from './pki/trust-certificate'
+import { readPkiFiles } from './pki/pki-files'
 import type { BlobStore } from './storage/blob-store'
 import { CachedBlobStore } from './storage/cached-blob-store'
 import { FsBlobStore } from './storage/fs-blob-store'
@@ -50,14 +50,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     timeoutMs: credentials.mintTimeoutMs,
     maxConcurrent: credentials.mintConcurrency,
   })
-  const trust = {
-    cups: await readTrustCertificate(tls.cupsTrustFile),
-    tc: await readTrustCertificate(tls.tcTrustFile),
-  }
+  // Swapped as a whole when a reload passes preflight; credentials built after that use the new trust.
+  let pki = readPkiFiles(tls)
+  let staged = pki
   const credentialService = new CredentialService({
     store,
     minter,
-    trust,
+    trust: () => pki,
+    issuedByUs: (certificate) => isIssuedBy(certificate, pki.ca),
     keyFor: (kind, eui) => {
       const keys = storageKeys(storage.prefix, eui)
       return kind === 'cups' ? keys.cupsCredentials : keys.tcCredentials
@@ -89,11 +89,21 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     serverCertFile: tls.serverCertFile,
     serverKeyFile: tls.serverKeyFile,
     clientCaFiles: [tls.caCertFile, ...(cups.bootstrapCaFile === undefined ? [] : [cups.bootstrapCaFile])],
+    // During a CA rotation the previous CA still vouches for the certificates gateways hold.
+    optionalClientCaFiles: [tls.previousCaCertFile],
+    relatedFiles: [tls.cupsTrustFile, tls.tcTrustFile],
   }
   // A station verifies us with the one trust certificate we hand out and by DNS name only:
   // refuse to start (or, on reload, keep the old context) rather than serve what it would reject.
   const preflight = (material: TlsMaterial): void => {
-    preflightTrust({ cupsTrust: trust.cups, serverCertificatePem: material.cert, cupsUri: cups.cupsUri })
+    staged = readPkiFiles(tls)
+    preflightTrust({ cupsTrust: staged.cups, serverCertificatePem: material.cert, cupsUri: cups.cupsUri })
+  }
+  const adopt = (): void => {
+    if (!staged.cups.equals(pki.cups) || !staged.tc.equals(pki.tc)) {
+      log.warn('trust certificates changed: each gateway gets its bundle with the new trust on its next contact')
+    }
+    pki = staged
   }
   const material = await readTlsMaterial(tlsFiles)
   preflight(material)
@@ -103,7 +113,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     serverTlsOptions(material, config.server.idleTimeoutMs),
   )
   await app.listen({ host: config.server.host, port: config.server.port })
-  const reloader = new TlsReloader({ server: app.server, files: tlsFiles, baseOptions: TLS_CONTEXT_OPTIONS, preflight, log })
+  const reloader = new TlsReloader({ server: app.server, files: tlsFiles, baseOptions: TLS_CONTEXT_OPTIONS, preflight, onReloaded: adopt, log })
   reloader.watch()
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.server.port

@@ -1,5 +1,5 @@
 // CredentialService: a gateway's CUPS or TC credential blob, minted on first need and renewed before it expires.
-import { buildCredentialBlob, checkCredentialBlob, credentialBlobCertificate } from '../cups/credential-blob'
+import { buildCredentialBlob, checkCredentialBlob, credentialBlobCertificate, splitCredentialBlob } from '../cups/credential-blob'
 import { crc32 } from '../cups/crc32'
 import { PreconditionFailedError } from '../errors'
 import { certificateNotAfter } from '../pki/certificate-expiry'
@@ -16,8 +16,10 @@ export type CredentialStore = BlobStore & { getFresh?(key: string): Promise<Stor
 export interface CredentialServiceOptions {
   readonly store: CredentialStore
   readonly minter: CredentialMinter
-  /** DER trust certificate per kind: our CA for CUPS, the LNS CA for TC. */
-  readonly trust: Readonly<Record<CredentialKind, Buffer>>
+  /** Current DER trust certificate per kind (our CA for CUPS, the LNS CA for TC); reloads may change it. */
+  readonly trust: () => Readonly<Record<CredentialKind, Buffer>>
+  /** True for a certificate our CA issued; only our own bundles are rebuilt when the trust changes. */
+  readonly issuedByUs: (certificate: Buffer) => boolean
   readonly keyFor: (kind: CredentialKind, eui: string) => string
   readonly minValidDays: number
   readonly log: Logger
@@ -49,7 +51,13 @@ export class CredentialService {
     if (stored === undefined) return this.mintOnce(kind, eui, undefined)
     if (!this.usable(kind, eui, stored.body)) return undefined
     const certificate = credentialBlobCertificate(stored.body)
-    if (certificate !== undefined && this.expiresSoon(certificate)) return this.mintOnce(kind, eui, stored)
+    if (certificate === undefined) return stored.body
+    if (this.expiresSoon(certificate)) return this.mintOnce(kind, eui, stored)
+    const trust = this.options.trust()[kind]
+    if (!splitCredentialBlob(stored.body).trust.equals(trust) && this.options.issuedByUs(certificate)) {
+      return this.rewrapOnce(kind, eui, stored, trust)
+    }
+    // Bundles another tool dropped in are served as they are, whatever their trust.
     return stored.body
   }
 
@@ -74,21 +82,59 @@ export class CredentialService {
     return remainingMs < this.options.minValidDays * DAY_MS
   }
 
-  /** One mint per gateway and kind at a time in this process; other replicas are settled by the conditional write. */
+  /** The trust file changed (e.g. the LNS moved to a new CA): same certificate and key, new trust. */
+  private rewrapOnce(kind: CredentialKind, eui: string, stored: StoredBlob, trust: Buffer): Promise<Buffer | undefined> {
+    return this.minting.run(`${kind}:${eui}`, async () => {
+      const { certificate, key } = splitCredentialBlob(stored.body)
+      const blob = buildCredentialBlob({ trust, certificate, privateKey: key })
+      return this.store(kind, eui, blob, stored, () => {
+        this.options.log.info(
+          { audit: 'credential-rewrapped', eui, kind, why: 'trust-changed', crc: crc32(blob), length: blob.length },
+          'rebuilt gateway credential with the new trust certificate',
+        )
+      })
+    })
+  }
+
   /** One mint per gateway and kind at a time in this process; other replicas are settled by the conditional write. */
   private mintOnce(kind: CredentialKind, eui: string, previous: StoredBlob | undefined): Promise<Buffer | undefined> {
     return this.minting.run(`${kind}:${eui}`, () => this.mint(kind, eui, previous))
   }
 
   private async mint(kind: CredentialKind, eui: string, previous: StoredBlob | undefined): Promise<Buffer | undefined> {
-    const { store, minter, trust, keyFor, log } = this.options
-    const key = keyFor(kind, eui)
-    const credential = await minter.mint(eui)
+    const credential = await this.options.minter.mint(eui)
     const blob = buildCredentialBlob({
-      trust: trust[kind],
+      trust: this.options.trust()[kind],
       certificate: credential.certificate,
       privateKey: credential.privateKey,
     })
+    return this.store(kind, eui, blob, previous, () => {
+      this.options.log.info(
+        {
+          audit: 'credential-minted',
+          eui,
+          kind,
+          serial: credential.serial,
+          notAfter: credential.notAfter.toISOString(),
+          why: previous === undefined ? 'first-contact' : 'expiring',
+          crc: crc32(blob),
+          length: blob.length,
+        },
+        'minted gateway credential',
+      )
+    })
+  }
+
+  /** Create (If-None-Match) or replace (If-Match) the stored blob; a lost race serves the winner instead. */
+  private async store(
+    kind: CredentialKind,
+    eui: string,
+    blob: Buffer,
+    previous: StoredBlob | undefined,
+    onStored: () => void,
+  ): Promise<Buffer | undefined> {
+    const { store, keyFor, log } = this.options
+    const key = keyFor(kind, eui)
     try {
       await store.put(key, blob, previous === undefined ? { ifNoneMatch: '*' } : { ifMatch: previous.etag })
     } catch (err) {
@@ -98,19 +144,7 @@ export class CredentialService {
       const winner = await (store.getFresh ? store.getFresh(key) : store.get(key))
       return winner !== undefined && this.usable(kind, eui, winner.body) ? winner.body : undefined
     }
-    log.info(
-      {
-        audit: 'credential-minted',
-        eui,
-        kind,
-        serial: credential.serial,
-        notAfter: credential.notAfter.toISOString(),
-        why: previous === undefined ? 'first-contact' : 'expiring',
-        crc: crc32(blob),
-        length: blob.length,
-      },
-      'minted gateway credential',
-    )
+    onStored()
     return blob
   }
 }

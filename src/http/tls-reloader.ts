@@ -16,6 +16,10 @@ export interface TlsMaterialFiles {
   readonly serverKeyFile: string
   /** CAs that sign client (gateway) certificates; a file may hold several. */
   readonly clientCaFiles: readonly string[]
+  /** Client CA files used when present and skipped when absent (ca-previous.crt during a CA rotation). */
+  readonly optionalClientCaFiles?: readonly string[]
+  /** More files whose change triggers a reload (trust certificates checked by preflight). */
+  readonly relatedFiles?: readonly string[]
 }
 
 export interface TlsMaterial {
@@ -39,6 +43,8 @@ export interface TlsReloaderOptions {
   readonly baseOptions: SecureContextOptions
   /** Throws to refuse a new set (e.g. preflightTrust); the old context then stays. */
   readonly preflight?: (material: TlsMaterial) => void
+  /** Called after a new context is in place, e.g. to adopt what preflight checked. */
+  readonly onReloaded?: () => void
   readonly log: Logger
   /** Quiet time after the last file event before reloading; default 200 ms. */
   readonly debounceMs?: number
@@ -54,10 +60,12 @@ const KUBERNETES_DATA_LINK = '..data'
  * work too); the key stays as read. Errors name the offending file and never quote key material.
  */
 export async function readTlsMaterial(files: TlsMaterialFiles): Promise<TlsMaterial> {
+  const optional = await Promise.all((files.optionalClientCaFiles ?? []).map(readIfPresent))
+  const caFiles = [...files.clientCaFiles, ...(files.optionalClientCaFiles ?? []).filter((_file, i) => optional[i] !== undefined)]
   const [certContent, keyContent, ...caContents] = await Promise.all([
     readNamed(files.serverCertFile),
     readNamed(files.serverKeyFile),
-    ...files.clientCaFiles.map(readNamed),
+    ...caFiles.map(readNamed),
   ])
   const chain = parseCertificates(certContent, files.serverCertFile)
   const leaf = chain[0]
@@ -79,10 +87,19 @@ export async function readTlsMaterial(files: TlsMaterialFiles): Promise<TlsMater
   }
 
   const ca = caContents.map((content, i) => {
-    const certificates = parseCertificates(content, files.clientCaFiles[i] ?? 'client CA file')
+    const certificates = parseCertificates(content, caFiles[i] ?? 'client CA file')
     return Buffer.from(certificates.map((certificate) => certificate.toString()).join(''))
   })
   return { cert: Buffer.from(chain.map((certificate) => certificate.toString()).join('')), key: keyContent, ca }
+}
+
+async function readIfPresent(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new Error(`${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+  }
 }
 
 async function readNamed(file: string): Promise<Buffer> {
@@ -104,6 +121,7 @@ export class TlsReloader {
   private readonly files: TlsMaterialFiles
   private readonly baseOptions: SecureContextOptions
   private readonly preflight: ((material: TlsMaterial) => void) | undefined
+  private readonly onReloaded: (() => void) | undefined
   private readonly log: Logger
   private readonly debounceMs: number
 
@@ -120,6 +138,7 @@ export class TlsReloader {
     this.files = options.files
     this.baseOptions = options.baseOptions
     this.preflight = options.preflight
+    this.onReloaded = options.onReloaded
     this.log = options.log
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
   }
@@ -156,7 +175,8 @@ export class TlsReloader {
   watch(): void {
     if (this.watchers.length > 0) return
     const namesByDir = new Map<string, Set<string>>()
-    for (const file of [this.files.serverCertFile, this.files.serverKeyFile, ...this.files.clientCaFiles]) {
+    const { serverCertFile, serverKeyFile, clientCaFiles, optionalClientCaFiles = [], relatedFiles = [] } = this.files
+    for (const file of [serverCertFile, serverKeyFile, ...clientCaFiles, ...optionalClientCaFiles, ...relatedFiles]) {
       const resolved = path.resolve(file)
       const dir = path.dirname(resolved)
       const names = namesByDir.get(dir) ?? new Set<string>()
@@ -212,6 +232,7 @@ export class TlsReloader {
       // ca again every time: setSecureContext replaces the whole context, and without it every client
       // certificate silently becomes authorized:false (ecosystem-notes.md §3).
       this.server.setSecureContext({ ...this.baseOptions, cert: material.cert, key: material.key, ca: material.ca })
+      this.onReloaded?.()
       const leaf = new X509Certificate(material.cert)
       this.log.info(
         {
@@ -219,7 +240,7 @@ export class TlsReloader {
           serial: leaf.serialNumber,
           subject: leaf.subject.split('\n').join(', '),
           notAfter: parseCertificateTime(leaf.validTo).toISOString(),
-          clientCaFiles: this.files.clientCaFiles.length,
+          clientCas: material.ca.length,
         },
         'TLS context reloaded: new connections use this certificate',
       )

@@ -1,18 +1,21 @@
 // CredentialService with real OpenSSL minting over a memory store: first mint, reuse, renewal, races, bad bundles.
 import { X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { buildCredentialBlob, credentialBlobCertificate } from '../../../src/cups/credential-blob'
+import { buildCredentialBlob, credentialBlobCertificate, splitCredentialBlob } from '../../../src/cups/credential-blob'
 import { crc32 } from '../../../src/cups/crc32'
 import { CredentialService } from '../../../src/gateways/credential-service'
 import type { CredentialKind } from '../../../src/gateways/credential-service'
+import { isIssuedBy } from '../../../src/pki/certificate-expiry'
 import { ensureDevPki } from '../../../src/pki/dev-pki'
 import { OpensslCredentialMinter } from '../../../src/pki/openssl-credential-minter'
 import { readTrustCertificate } from '../../../src/pki/trust-certificate'
 import { MemoryBlobStore } from '../../../src/storage/memory-blob-store'
+import { fixturesDir } from '../../support/fixtures'
 
 const EUI = '0016c001ff10a235'
 const DAY = 86_400_000
@@ -34,11 +37,12 @@ describe('CredentialService', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  function service(store = new MemoryBlobStore(), now = () => new Date()) {
+  function service(store = new MemoryBlobStore(), now = () => new Date(), currentTrust = () => ({ cups: trust, tc: trust })) {
     const keyFor = (kind: CredentialKind, eui: string) => `cups/${eui}/${kind}_cred.bin`
+    const issuedByUs = (certificate: Buffer) => isIssuedBy(certificate, trust)
     return {
       store,
-      credentials: new CredentialService({ store, minter, trust: { cups: trust, tc: trust }, keyFor, minValidDays: 30, log, now }),
+      credentials: new CredentialService({ store, minter, trust: currentTrust, issuedByUs, keyFor, minValidDays: 30, log, now }),
     }
   }
 
@@ -99,6 +103,34 @@ describe('CredentialService', () => {
     expect(await credentials.ensure('cups', EUI)).toBeUndefined()
     expect((await store.get(`cups/${EUI}/cups_cred.bin`))?.body).toEqual(pem)
     expect(lines.some((line) => line.includes('not usable by a station') && !line.includes('BEGIN'))).toBe(true)
+  })
+
+  it('rebuilds its own bundle once with the same certificate and key when the trust changes', async () => {
+    let current = { cups: trust, tc: trust }
+    const { store, credentials } = service(new MemoryBlobStore(), () => new Date(), () => current)
+    const before = splitCredentialBlob((await credentials.ensure('tc', EUI)) ?? Buffer.alloc(0))
+    const lnsCa = readFileSync(path.join(fixturesDir(), 'tc-files-written', 'tc.trust'))
+    current = { cups: trust, tc: lnsCa }
+    const mint = vi.spyOn(minter, 'mint')
+    const after = (await credentials.ensure('tc', EUI)) ?? Buffer.alloc(0)
+    expect(mint).not.toHaveBeenCalled()
+    mint.mockRestore()
+    expect(splitCredentialBlob(after)).toEqual({ trust: lnsCa, certificate: before.certificate, key: before.key })
+    expect((await store.get(`cups/${EUI}/tc_cred.bin`))?.body).toEqual(after)
+    expect(await credentials.ensure('tc', EUI)).toEqual(after)
+  })
+
+  it('serves a bundle another tool minted as it is, even when its trust differs from ours', async () => {
+    const { store, credentials } = service()
+    const tcFiles = path.join(fixturesDir(), 'tc-files-written')
+    const foreign = buildCredentialBlob({
+      trust: readFileSync(path.join(tcFiles, 'tc.trust')),
+      certificate: readFileSync(path.join(tcFiles, 'tc.crt')),
+      privateKey: readFileSync(path.join(tcFiles, 'tc.key')),
+    })
+    await store.put(`cups/${EUI}/tc_cred.bin`, foreign)
+    // The fixture certificate is long-lived, so only a trust rebuild could change it; it must not.
+    expect(await credentials.ensure('tc', EUI, undefined)).toEqual(foreign)
   })
 
   it('serves a token bundle dropped in by another tool as it is, without minting', async () => {

@@ -54,7 +54,8 @@ describe('UpdateInfoService under faults', () => {
     const credentials = new CredentialService({
       store,
       minter: options.minter ?? minter,
-      trust: { cups: trust, tc: trust },
+      trust: () => ({ cups: trust, tc: trust }),
+      issuedByUs: () => true,
       keyFor: (kind, eui) => `cups/${eui}/${kind}_cred.bin`,
       minValidDays: 30,
       log,

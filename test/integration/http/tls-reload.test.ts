@@ -245,7 +245,7 @@ describe('TlsReloader.reload', () => {
     expect(await servedSerial()).toBe(pair(0).serial)
 
     const info = logged().find((entry) => entry.msg.startsWith('TLS context reloaded'))
-    expect(info).toMatchObject({ reason: 'test', serial: pair(0).serial, clientCaFiles: 1 })
+    expect(info).toMatchObject({ reason: 'test', serial: pair(0).serial, clientCas: 1 })
     expect(info?.notAfter).toMatch(/^\d{4}-\d{2}-\d{2}T/)
     const keyBody = (await readFile(pair(0).key, 'utf8')).split('\n')[1] ?? 'unreachable'
     expect(logLines.join('')).not.toContain('PRIVATE KEY')
@@ -424,6 +424,13 @@ describe('readTlsMaterial', () => {
     await writeFile(bundle, Buffer.concat([caPem, await readFile(path.join(root, 'renewed0.crt'))]))
     const material = await readTlsMaterial({ ...files, clientCaFiles: [derFile, bundle] })
     expect(material.ca.map((ca) => (ca.toString('latin1').match(/BEGIN CERTIFICATE/g) ?? []).length)).toEqual([1, 2])
+  })
+
+  it('uses an optional client CA file when present and skips it when absent', async () => {
+    const previous = path.join(certDir, 'ca-previous.crt')
+    expect((await readTlsMaterial({ ...files, optionalClientCaFiles: [previous] })).ca).toHaveLength(1)
+    await writeFile(previous, caPem)
+    expect((await readTlsMaterial({ ...files, optionalClientCaFiles: [previous] })).ca).toHaveLength(2)
   })
 
   it('names a missing file', async () => {
