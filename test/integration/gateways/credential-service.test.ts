@@ -1,8 +1,6 @@
 // CredentialService with real OpenSSL minting over a memory store: first mint, reuse, renewal, races, bad bundles.
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
@@ -11,31 +9,27 @@ import { crc32 } from '../../../src/cups/crc32'
 import { CredentialService } from '../../../src/gateways/credential-service'
 import type { CredentialKind } from '../../../src/gateways/credential-service'
 import { isIssuedBy } from '../../../src/pki/certificate-expiry'
-import { ensureDevPki } from '../../../src/pki/dev-pki'
-import { OpensslCredentialMinter } from '../../../src/pki/openssl-credential-minter'
-import { readTrustCertificate } from '../../../src/pki/trust-certificate'
+import type { OpensslCredentialMinter } from '../../../src/pki/openssl-credential-minter'
 import { MemoryBlobStore } from '../../../src/storage/memory-blob-store'
 import { fixturesDir } from '../../support/fixtures'
+import { createTestPki } from '../../support/test-pki'
+import type { TestPki } from '../../support/test-pki'
 
 const EUI = '0016c001ff10a235'
 const DAY = 86_400_000
 
 describe('CredentialService', () => {
-  let dir: string
+  let pki: TestPki
   let minter: OpensslCredentialMinter
   let trust: Buffer
   const lines: string[] = []
   const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) })
 
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'cups-cred-'))
-    await ensureDevPki(dir, { log: () => undefined })
-    minter = new OpensslCredentialMinter({ caCertPath: path.join(dir, 'ca.crt'), caKeyPath: path.join(dir, 'ca.key'), validityDays: 365 })
-    trust = await readTrustCertificate(path.join(dir, 'ca.crt'))
+    pki = await createTestPki('cups-cred-')
+    ;({ minter, trust } = pki)
   })
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true })
-  })
+  afterAll(() => pki.remove())
 
   function service(store = new MemoryBlobStore(), now = () => new Date(), currentTrust = () => ({ cups: trust, tc: trust })) {
     const keyFor = (kind: CredentialKind, eui: string) => `cups/${eui}/${kind}_cred.bin`

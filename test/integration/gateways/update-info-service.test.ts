@@ -1,7 +1,4 @@
 // UpdateInfoService when things go wrong on our side: the station always gets 200 "no change", never a 5xx.
-import { mkdtemp, rm } from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseUpdateInfoRequest } from '../../../src/cups/update-info-request'
@@ -13,12 +10,12 @@ import { GatewayRegistry } from '../../../src/gateways/gateway-registry'
 import { UpdateInfoService } from '../../../src/gateways/update-info-service'
 import { Metrics } from '../../../src/metrics'
 import type { CredentialMinter } from '../../../src/pki/credential-minter'
-import { ensureDevPki } from '../../../src/pki/dev-pki'
-import { OpensslCredentialMinter } from '../../../src/pki/openssl-credential-minter'
-import { readTrustCertificate } from '../../../src/pki/trust-certificate'
+import type { OpensslCredentialMinter } from '../../../src/pki/openssl-credential-minter'
 import type { BlobStore } from '../../../src/storage/blob-store'
 import { MemoryBlobStore } from '../../../src/storage/memory-blob-store'
 import { decodeUpdateInfoResponse } from '../../support/station-decoder'
+import { createTestPki } from '../../support/test-pki'
+import type { TestPki } from '../../support/test-pki'
 
 const anonymous: Caller = { certificate: undefined, header: () => undefined, peer: '127.0.0.1' }
 const request = parseUpdateInfoRequest({
@@ -35,19 +32,15 @@ const request = parseUpdateInfoRequest({
 const log = pino({ level: 'silent' })
 
 describe('UpdateInfoService under faults', () => {
-  let dir: string
+  let pki: TestPki
   let minter: OpensslCredentialMinter
   let trust: Buffer
 
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'cups-faults-'))
-    await ensureDevPki(dir, { log: () => undefined })
-    minter = new OpensslCredentialMinter({ caCertPath: path.join(dir, 'ca.crt'), caKeyPath: path.join(dir, 'ca.key'), validityDays: 365 })
-    trust = await readTrustCertificate(path.join(dir, 'ca.crt'))
+    pki = await createTestPki('cups-faults-')
+    ;({ minter, trust } = pki)
   })
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true })
-  })
+  afterAll(() => pki.remove())
 
   function build(store: BlobStore, options: { minter?: CredentialMinter; deadlineMs?: number } = {}) {
     const metrics = new Metrics()

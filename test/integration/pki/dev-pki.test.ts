@@ -1,26 +1,14 @@
 // ensureDevPki against real OpenSSL: generated files, SANs the station can match, modes, idempotence, partial sets.
-import { execFile } from 'node:child_process'
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
 import { cp, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEV_CA_COMMON_NAME, DEV_PKI_FILES, ensureDevPki } from '../../../src/pki/dev-pki'
+import { opensslCheck } from '../../support/openssl-cli'
 
-const execFileAsync = promisify(execFile)
 const DAY_MS = 86_400_000
 
-/** Runs the openssl CLI for a check; resolves with stdout+stderr and the exit code instead of throwing. */
-async function openssl(args: string[]): Promise<{ code: number; output: string }> {
-  try {
-    const { stdout, stderr } = await execFileAsync('openssl', args)
-    return { code: 0, output: stdout + stderr }
-  } catch (err) {
-    const failure = err as { code?: number; stdout?: string; stderr?: string }
-    return { code: failure.code ?? -1, output: `${failure.stdout ?? ''}${failure.stderr ?? ''}` }
-  }
-}
 
 function collectingLog(): { messages: string[]; log: (message: string) => void } {
   const messages: string[] = []
@@ -69,7 +57,7 @@ describe('ensureDevPki on an empty directory', () => {
     expect(ca.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1')
     const lifetimeDays = (Date.parse(ca.validTo) - Date.parse(ca.validFrom)) / DAY_MS
     expect(lifetimeDays).toBe(3650)
-    const { output } = await openssl(['x509', '-in', file('ca.crt'), '-noout', '-text'])
+    const { output } = await opensslCheck(['x509', '-in', file('ca.crt'), '-noout', '-text'])
     expect(output).toMatch(/Basic Constraints: critical\s+CA:TRUE/)
     expect(output).toMatch(/Key Usage: critical\s+Certificate Sign, CRL Sign/)
     expect(output).toContain('Subject Key Identifier')
@@ -92,7 +80,7 @@ describe('ensureDevPki on an empty directory', () => {
     expect(server.ca).toBe(false)
     const lifetimeDays = (Date.parse(server.validTo) - Date.parse(server.validFrom)) / DAY_MS
     expect(lifetimeDays).toBe(825)
-    const { output } = await openssl(['x509', '-in', file('cups.crt'), '-noout', '-text'])
+    const { output } = await opensslCheck(['x509', '-in', file('cups.crt'), '-noout', '-text'])
     expect(output).toContain('CA:FALSE')
     expect(output).toContain('Digital Signature, Key Encipherment')
     expect(output).toContain('TLS Web Server Authentication')
@@ -100,7 +88,7 @@ describe('ensureDevPki on an empty directory', () => {
 
   it('chains to the CA for sslserver, and matches 127.0.0.1 as a host name (what mbedTLS checks)', async () => {
     const verify = (extra: string[]) =>
-      openssl(['verify', '-CAfile', file('ca.crt'), '-purpose', 'sslserver', ...extra, file('cups.crt')])
+      opensslCheck(['verify', '-CAfile', file('ca.crt'), '-purpose', 'sslserver', ...extra, file('cups.crt')])
     await expect(verify([])).resolves.toEqual({ code: 0, output: `${file('cups.crt')}: OK\n` })
     // -verify_hostname with an IP literal matches DNS SANs only (an IP-SAN-only cert fails it).
     for (const host of ['127.0.0.1', 'localhost', 'cups.example.test', '10.0.0.5']) {
