@@ -44,7 +44,8 @@ export async function authorizeCaller(caller: Caller, eui: string, context: Acce
     // rejectUnauthorized is off so that token and bootstrap callers can connect; a self-signed
     // certificate with the right CN passes the handshake, so `authorized` is the real check.
     if (!certificate.authorized) {
-      throw new ForbiddenError(`client certificate not issued by a trusted CA (${certificate.authorizationError ?? 'unverified'})`)
+      // Expired, self-signed, unknown issuer, ...: the code from the TLS layer says which.
+      throw new ForbiddenError(`client certificate rejected (${certificate.authorizationError ?? 'unverified'})`)
     }
     if (!certificate.names.some((name) => namesEui(name, eui))) {
       throw new ForbiddenError(`client certificate is not for router ${eui}`)
@@ -53,11 +54,8 @@ export async function authorizeCaller(caller: Caller, eui: string, context: Acce
     return context.isFactoryCertificate(certificate.der) ? 'factory-certificate' : 'certificate'
   }
 
-  const blob = context.storedCupsBlob
-  const token = blob === undefined ? undefined : credentialBlobToken(blob)
+  const { token, provisioned } = storedCredentials(context.storedCupsBlob)
   if (token !== undefined && tokenPresented(caller, token)) return 'token'
-
-  const provisioned = blob !== undefined && (token !== undefined || credentialBlobCertificate(blob) !== undefined)
   if (provisioned) throw new ForbiddenError(`router ${eui} is provisioned; it must present its credentials`)
   switch (context.policy) {
     case 'open':
@@ -67,6 +65,17 @@ export async function authorizeCaller(caller: Caller, eui: string, context: Acce
       throw new UnknownGatewayError(eui)
     case 'off':
       throw new ForbiddenError('anonymous bootstrap is not allowed (BOOTSTRAP_POLICY=off)')
+  }
+}
+
+/** What the stored CUPS bundle says about the gateway; a bundle we cannot read fails closed, as provisioned. */
+function storedCredentials(blob: Buffer | undefined): { token: string | undefined; provisioned: boolean } {
+  if (blob === undefined) return { token: undefined, provisioned: false }
+  try {
+    const token = credentialBlobToken(blob)
+    return { token, provisioned: token !== undefined || credentialBlobCertificate(blob) !== undefined }
+  } catch {
+    return { token: undefined, provisioned: true }
   }
 }
 

@@ -36,9 +36,11 @@ export class CredentialService {
     this.now = options.now ?? (() => new Date())
   }
 
-  /** The stored blob as it is, for deciding who may ask (no minting). */
-  stored(kind: CredentialKind, eui: string): Promise<StoredBlob | undefined> {
-    return this.options.store.get(this.options.keyFor(kind, eui))
+  /** The stored blob as it is, for deciding who may ask (no minting); `fresh` reads past any cache. */
+  stored(kind: CredentialKind, eui: string, options: { fresh?: boolean } = {}): Promise<StoredBlob | undefined> {
+    const { store, keyFor } = this.options
+    const key = keyFor(kind, eui)
+    return options.fresh === true && store.getFresh ? store.getFresh(key) : store.get(key)
   }
 
   /**
@@ -141,7 +143,7 @@ export class CredentialService {
       if (!(err instanceof PreconditionFailedError)) throw err
       // Another replica (or tool) wrote first: everyone serves the stored winner, so the gateway never flaps.
       log.info({ eui, kind }, 'lost credential write race; serving the stored bundle')
-      const winner = await (store.getFresh ? store.getFresh(key) : store.get(key))
+      const winner = await this.stored(kind, eui, { fresh: true })
       return winner !== undefined && this.usable(kind, eui, winner.body) ? winner.body : undefined
     }
     onStored()

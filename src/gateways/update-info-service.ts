@@ -8,6 +8,7 @@ import { encodeUpdateInfoResponse, NO_CHANGE } from '../cups/update-info-respons
 import { AppError, MintingError, StorageUnavailableError } from '../errors'
 import type { Logger } from '../logger'
 import type { Metrics } from '../metrics'
+import type { StoredBlob } from '../storage/blob-store'
 import { authorizeCaller } from './access-policy'
 import type { Caller, Proof } from './access-policy'
 import type { CredentialKind, CredentialService } from './credential-service'
@@ -60,13 +61,21 @@ export class UpdateInfoService {
   private async decide(request: UpdateInfoRequest, caller: Caller, log: Logger): Promise<Buffer> {
     const { credentials, cupsUri, tcUri, bootstrapPolicy, registry, isFactoryCertificate } = this.options
     const eui = request.eui
-    const storedCups = await credentials.stored('cups', eui)
-    const proof = await authorizeCaller(caller, eui, {
-      policy: bootstrapPolicy,
-      storedCupsBlob: storedCups?.body,
-      isRegistered: () => registry.isRegistered(eui),
-      isFactoryCertificate,
-    })
+    const authorize = (stored: StoredBlob | undefined): Promise<Proof> =>
+      authorizeCaller(caller, eui, {
+        policy: bootstrapPolicy,
+        storedCupsBlob: stored?.body,
+        isRegistered: () => registry.isRegistered(eui),
+        isFactoryCertificate,
+      })
+    let storedCups = await credentials.stored('cups', eui)
+    let proof = await authorize(storedCups)
+    if (proof === 'bootstrap') {
+      // A cached "no bundle" can be CACHE_TTL_SECONDS old; before handing keys to a caller who proved
+      // nothing, make sure the gateway was not provisioned meanwhile (by another replica or tool).
+      storedCups = await credentials.stored('cups', eui, { fresh: true })
+      proof = await authorize(storedCups)
+    }
 
     const desired: { -readonly [K in keyof DesiredGatewayState]: DesiredGatewayState[K] } = {}
     if (cupsUri !== undefined) desired.cupsUri = cupsUri
@@ -92,7 +101,7 @@ export class UpdateInfoService {
     kind: CredentialKind,
     eui: string,
     log: Logger,
-    known?: Parameters<CredentialService['ensure']>[2],
+    known?: StoredBlob,
   ): Promise<Buffer | undefined> {
     try {
       const blob = await this.options.credentials.ensure(kind, eui, known)

@@ -1,6 +1,7 @@
 // UpdateInfoService when things go wrong on our side: the station always gets 200 "no change", never a 5xx.
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildCredentialBlob } from '../../../src/cups/credential-blob'
 import { parseUpdateInfoRequest } from '../../../src/cups/update-info-request'
 import { NO_CHANGE } from '../../../src/cups/update-info-response'
 import { MintingError, StorageUnavailableError } from '../../../src/errors'
@@ -12,6 +13,7 @@ import { Metrics } from '../../../src/metrics'
 import type { CredentialMinter } from '../../../src/pki/credential-minter'
 import type { OpensslCredentialMinter } from '../../../src/pki/openssl-credential-minter'
 import type { BlobStore } from '../../../src/storage/blob-store'
+import { CachedBlobStore } from '../../../src/storage/cached-blob-store'
 import { MemoryBlobStore } from '../../../src/storage/memory-blob-store'
 import { decodeUpdateInfoResponse } from '../../support/station-decoder'
 import { createTestPki } from '../../support/test-pki'
@@ -104,6 +106,21 @@ describe('UpdateInfoService under faults', () => {
     // No credentials at all: the TC URI is withheld too, so the station keeps polling instead of failing at the LNS.
     expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
     expect(metrics.value('mint_failures_total')).toBe(2)
+  })
+
+  it('does not trust a cached "no bundle" when a caller who proved nothing asks for keys', async () => {
+    const shared = new MemoryBlobStore()
+    const { service } = build(new CachedBlobStore(shared, 60_000))
+    const stranger: Caller = {
+      certificate: { authorized: false, names: [], serial: '01', authorizationError: 'DEPTH_ZERO_SELF_SIGNED_CERT', der: Buffer.alloc(0) },
+      header: () => undefined,
+      peer: '127.0.0.1',
+    }
+    // Caches "no CUPS bundle" for this gateway...
+    await expect(service.respond(request, stranger, log)).rejects.toMatchObject({ statusCode: 403 })
+    // ...then another replica or tool provisions it with a token.
+    await shared.put(`cups/${request.eui}/cups_cred.bin`, buildCredentialBlob({ trust, token: 'Authorization: Bearer secret' }))
+    await expect(service.respond(request, anonymous, log)).rejects.toMatchObject({ statusCode: 403 })
   })
 
   it('still refuses with 403 when the caller may not act for the gateway', async () => {

@@ -64,7 +64,7 @@ describe('authorizeCaller', () => {
     const selfSigned = caller({
       certificate: { names: [EUI], authorized: false, authorizationError: 'DEPTH_ZERO_SELF_SIGNED_CERT' },
     })
-    await expect(authorizeCaller(selfSigned, EUI, context('open'))).rejects.toThrow(/not issued by a trusted CA/)
+    await expect(authorizeCaller(selfSigned, EUI, context('open'))).rejects.toThrow(/client certificate rejected/)
   })
 
   it('accepts the stored token and refuses a wrong, partial or longer one', async () => {
@@ -90,6 +90,11 @@ describe('authorizeCaller', () => {
         await expect(authorizeCaller(caller(), EUI, context(policy, blob, true))).rejects.toThrow(/provisioned/)
       }
     }
+  })
+
+  it('fails closed on a stored CUPS bundle it cannot read: no anonymous bootstrap over it', async () => {
+    const unreadable = Buffer.from('-----BEGIN CERTIFICATE-----\n')
+    await expect(authorizeCaller(caller(), EUI, context('open', unreadable))).rejects.toThrow(/provisioned/)
   })
 
   it('answers 404 for an unregistered gateway under registered, 403 under off', async () => {
