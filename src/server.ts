@@ -64,6 +64,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     },
     minValidDays: credentials.minValidDays,
     log,
+    metrics,
   })
   const factoryCa = cups.bootstrapCaFile === undefined ? undefined : await readFile(cups.bootstrapCaFile)
   const service = new UpdateInfoService({

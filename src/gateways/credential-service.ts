@@ -4,6 +4,7 @@ import { crc32 } from '../cups/crc32'
 import { PreconditionFailedError } from '../errors'
 import { certificateNotAfter } from '../pki/certificate-expiry'
 import type { Logger } from '../logger'
+import type { Metrics } from '../metrics'
 import type { CredentialMinter } from '../pki/credential-minter'
 import type { BlobStore, StoredBlob } from '../storage/blob-store'
 import { SingleFlight } from './single-flight'
@@ -23,7 +24,15 @@ export interface CredentialServiceOptions {
   readonly keyFor: (kind: CredentialKind, eui: string) => string
   readonly minValidDays: number
   readonly log: Logger
+  readonly metrics?: Metrics
   readonly now?: () => Date
+}
+
+export interface EnsureContext {
+  /** The stored blob if the caller already read it. */
+  readonly known?: StoredBlob | undefined
+  /** Fires when the request was answered without waiting for this work (the response deadline). */
+  readonly signal?: AbortSignal | undefined
 }
 
 const DAY_MS = 86_400_000
@@ -48,16 +57,16 @@ export class CredentialService {
    * stays valid for minValidDays, else a freshly minted one. Undefined when the stored blob is one a
    * station cannot use (sent to nobody; logged). Rejects on storage or minting failure.
    */
-  async ensure(kind: CredentialKind, eui: string, known?: StoredBlob): Promise<Buffer | undefined> {
-    const stored = known ?? (await this.stored(kind, eui))
-    if (stored === undefined) return this.mintOnce(kind, eui, undefined)
+  async ensure(kind: CredentialKind, eui: string, context: EnsureContext = {}): Promise<Buffer | undefined> {
+    const stored = context.known ?? (await this.stored(kind, eui))
+    if (stored === undefined) return this.mintOnce(kind, eui, undefined, context.signal)
     if (!this.usable(kind, eui, stored.body)) return undefined
     const certificate = credentialBlobCertificate(stored.body)
     if (certificate === undefined) return stored.body
-    if (this.expiresSoon(certificate)) return this.mintOnce(kind, eui, stored)
+    if (this.expiresSoon(certificate)) return this.mintOnce(kind, eui, stored, context.signal)
     const trust = this.options.trust()[kind]
     if (!splitCredentialBlob(stored.body).trust.equals(trust) && this.options.issuedByUs(certificate)) {
-      return this.rewrapOnce(kind, eui, stored, trust)
+      return this.rewrapOnce(kind, eui, stored, trust, context.signal)
     }
     // Bundles another tool dropped in are served as they are, whatever their trust.
     return stored.body
@@ -85,11 +94,17 @@ export class CredentialService {
   }
 
   /** The trust file changed (e.g. the LNS moved to a new CA): same certificate and key, new trust. */
-  private rewrapOnce(kind: CredentialKind, eui: string, stored: StoredBlob, trust: Buffer): Promise<Buffer | undefined> {
+  private rewrapOnce(
+    kind: CredentialKind,
+    eui: string,
+    stored: StoredBlob,
+    trust: Buffer,
+    signal: AbortSignal | undefined,
+  ): Promise<Buffer | undefined> {
     return this.minting.run(`${kind}:${eui}`, async () => {
       const { certificate, key } = splitCredentialBlob(stored.body)
       const blob = buildCredentialBlob({ trust, certificate, privateKey: key })
-      return this.store(kind, eui, blob, stored, () => {
+      return this.store(kind, eui, blob, stored, signal, () => {
         this.options.log.info(
           { audit: 'credential-rewrapped', eui, kind, why: 'trust-changed', crc: crc32(blob), length: blob.length },
           'rebuilt gateway credential with the new trust certificate',
@@ -99,18 +114,29 @@ export class CredentialService {
   }
 
   /** One mint per gateway and kind at a time in this process; other replicas are settled by the conditional write. */
-  private mintOnce(kind: CredentialKind, eui: string, previous: StoredBlob | undefined): Promise<Buffer | undefined> {
-    return this.minting.run(`${kind}:${eui}`, () => this.mint(kind, eui, previous))
+  private mintOnce(
+    kind: CredentialKind,
+    eui: string,
+    previous: StoredBlob | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<Buffer | undefined> {
+    return this.minting.run(`${kind}:${eui}`, () => this.mint(kind, eui, previous, signal))
   }
 
-  private async mint(kind: CredentialKind, eui: string, previous: StoredBlob | undefined): Promise<Buffer | undefined> {
+  private async mint(
+    kind: CredentialKind,
+    eui: string,
+    previous: StoredBlob | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<Buffer | undefined> {
     const credential = await this.options.minter.mint(eui)
     const blob = buildCredentialBlob({
       trust: this.options.trust()[kind],
       certificate: credential.certificate,
       privateKey: credential.privateKey,
     })
-    return this.store(kind, eui, blob, previous, () => {
+    return this.store(kind, eui, blob, previous, signal, () => {
+      this.options.metrics?.increment('credentials_minted_total', { kind })
       this.options.log.info(
         {
           audit: 'credential-minted',
@@ -127,18 +153,25 @@ export class CredentialService {
     })
   }
 
-  /** Create (If-None-Match) or replace (If-Match) the stored blob; a lost race serves the winner instead. */
+  /**
+   * Create (If-None-Match) or replace (If-Match) the stored blob; a lost race serves the winner instead.
+   * Once `signal` fires the caller has answered without this blob, so nothing new is stored: a bundle the
+   * gateway never received would mark it provisioned and lock its anonymous first contact out for good.
+   */
   private async store(
     kind: CredentialKind,
     eui: string,
     blob: Buffer,
     previous: StoredBlob | undefined,
+    signal: AbortSignal | undefined,
     onStored: () => void,
   ): Promise<Buffer | undefined> {
     const { store, keyFor, log } = this.options
     const key = keyFor(kind, eui)
+    signal?.throwIfAborted()
+    let etag: string
     try {
-      await store.put(key, blob, previous === undefined ? { ifNoneMatch: '*' } : { ifMatch: previous.etag })
+      ;({ etag } = await store.put(key, blob, previous === undefined ? { ifNoneMatch: '*' } : { ifMatch: previous.etag }))
     } catch (err) {
       if (!(err instanceof PreconditionFailedError)) throw err
       // Another replica (or tool) wrote first: everyone serves the stored winner, so the gateway never flaps.
@@ -146,7 +179,25 @@ export class CredentialService {
       const winner = await this.stored(kind, eui, { fresh: true })
       return winner !== undefined && this.usable(kind, eui, winner.body) ? winner.body : undefined
     }
+    if (signal?.aborted === true && previous === undefined) {
+      // The write landed after the answer went out. A renewal can stay (the old certificate still works and
+      // the next contact fetches the new one), but a first bundle must go, or the gateway is locked out.
+      await this.undoCreate(key, etag, eui, kind)
+      signal.throwIfAborted()
+    }
     onStored()
     return blob
+  }
+
+  private async undoCreate(key: string, etag: string, eui: string, kind: CredentialKind): Promise<void> {
+    const { store, log } = this.options
+    try {
+      const current = await this.stored(kind, eui, { fresh: true })
+      if (current?.etag !== etag) return // replaced meanwhile by someone who will deliver it
+      await store.delete(key)
+      log.warn({ eui, kind }, 'first credential stored after the response deadline; removed so the gateway can bootstrap again')
+    } catch (err) {
+      log.error({ eui, kind, err }, 'could not remove a credential stored after the response deadline; delete it to let the gateway bootstrap')
+    }
   }
 }

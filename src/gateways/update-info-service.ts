@@ -38,12 +38,17 @@ export class UpdateInfoService {
    * (design.md §6), so it gets "no change" and tries again later.
    */
   async respond(request: UpdateInfoRequest, caller: Caller, log: Logger): Promise<Buffer> {
+    // Past the deadline the station has its answer; the abandoned work must not store bundles it never got.
+    const abandoned = new AbortController()
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new DeadlineExceeded()) }, this.options.deadlineMs)
+      timer = setTimeout(() => {
+        abandoned.abort()
+        reject(new DeadlineExceeded())
+      }, this.options.deadlineMs)
     })
     try {
-      return await Promise.race([this.decide(request, caller, log), deadline])
+      return await Promise.race([this.decide(request, caller, log, abandoned.signal), deadline])
     } catch (err) {
       if (err instanceof AppError) throw err
       if (err instanceof DeadlineExceeded) {
@@ -58,7 +63,7 @@ export class UpdateInfoService {
     }
   }
 
-  private async decide(request: UpdateInfoRequest, caller: Caller, log: Logger): Promise<Buffer> {
+  private async decide(request: UpdateInfoRequest, caller: Caller, log: Logger, signal: AbortSignal): Promise<Buffer> {
     const { credentials, cupsUri, tcUri, bootstrapPolicy, registry, isFactoryCertificate } = this.options
     const eui = request.eui
     const authorize = (stored: StoredBlob | undefined): Promise<Proof> =>
@@ -79,10 +84,10 @@ export class UpdateInfoService {
 
     const desired: { -readonly [K in keyof DesiredGatewayState]: DesiredGatewayState[K] } = {}
     if (cupsUri !== undefined) desired.cupsUri = cupsUri
-    const cupsCredentials = await this.credential('cups', eui, log, storedCups)
+    const cupsCredentials = await this.credential('cups', eui, log, signal, storedCups)
     if (cupsCredentials !== undefined) desired.cupsCredentials = cupsCredentials
     if (tcUri !== undefined) {
-      const tcCredentials = await this.credential('tc', eui, log)
+      const tcCredentials = await this.credential('tc', eui, log, signal)
       // Without credentials a new LNS URI would only fail; with no tc.uri the station keeps polling us.
       if (tcCredentials !== undefined) {
         desired.tcUri = tcUri
@@ -101,10 +106,11 @@ export class UpdateInfoService {
     kind: CredentialKind,
     eui: string,
     log: Logger,
+    signal: AbortSignal,
     known?: StoredBlob,
   ): Promise<Buffer | undefined> {
     try {
-      const blob = await this.options.credentials.ensure(kind, eui, known)
+      const blob = await this.options.credentials.ensure(kind, eui, { known, signal })
       if (blob === undefined) this.options.metrics.increment('unusable_bundles_total', { kind })
       return blob
     } catch (err) {

@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Owns the throwaway single-node Ceph (ceph-mon + one memstore ceph-osd + radosgw, cephx, no mgr) that the radosgw storage tests run against.
 #
-# Usage: bash test/s3/radosgw.sh start|stop|status
+# Usage: bash test/s3/radosgw.sh start|stop|status|stop-gateway|start-gateway|remove-gateway
+#   start          the whole cluster (mon, osd, radosgw "a"), from scratch
+#   stop           every daemon this script started, then removes CEPH_DIR
+#   status         exit 0 when mon, osd and radosgw "a" run and the endpoint answers
+#   stop-gateway   stops only the radosgw daemon RGW_NAME (mon and osd keep running, data stays)
+#   start-gateway  starts radosgw RGW_NAME on RGW_PORT against the running cluster and waits until it serves;
+#                  a name other than "a" gets its own cephx key, so tests can run a private gateway to kill
+#   remove-gateway stop-gateway, then forgets the cephx key and data dir of an extra gateway (not "a")
 #   CEPH_DIR       working dir, removed by stop            (default /tmp/cups-ceph)
 #   RGW_PORT       S3 endpoint http://127.0.0.1:RGW_PORT   (default 7480)
+#   RGW_NAME       radosgw instance id for *-gateway       (default a; client.rgw.RGW_NAME)
 #   MON_PORT       ceph-mon msgr2 port                     (default 3300)
 #   START_TIMEOUT  seconds before start gives up           (default 120)
 #
@@ -27,12 +35,17 @@ CEPH_DIR=${CEPH_DIR:-/tmp/cups-ceph}
 RGW_PORT=${RGW_PORT:-7480}
 MON_PORT=${MON_PORT:-3300}
 START_TIMEOUT=${START_TIMEOUT:-120}
+RGW_NAME=${RGW_NAME:-a}
 D=$CEPH_DIR
 CONF=$D/ceph.conf
 MARKER=$D/.cups-ceph   # stop only deletes a dir that this script created
 RGW_URL=http://127.0.0.1:$RGW_PORT/
 
 log() { printf '[radosgw.sh] %s\n' "$*" >&2; }
+
+refuse_bad_rgw_name() {
+  [[ $RGW_NAME =~ ^[a-z0-9]+$ ]] || { log "RGW_NAME must be lowercase letters and digits, got '$RGW_NAME'"; exit 2; }
+}
 
 refuse_dangerous_dir() {
   case "$D" in
@@ -234,6 +247,13 @@ cmd_status() {
       rc=1
     fi
   done
+  # Extra gateways started with start-gateway are reported but do not decide the status.
+  for f in "$D"/pids/rgw.*.pid; do
+    [[ -e $f ]] || continue
+    name=$(basename "$f" .pid)
+    [[ $name == rgw.a ]] && continue
+    if is_our_pid "$(cat "$f")"; then log "$name running (pid $(cat "$f"))"; else log "$name NOT running"; fi
+  done
   if rgw_serves; then log "S3 endpoint $RGW_URL answers"; else
     log "S3 endpoint $RGW_URL does not answer"
     rc=1
@@ -241,12 +261,121 @@ cmd_status() {
   exit $rc
 }
 
+# mon and osd must be ours and running: the *-gateway commands never start or stop them.
+require_cluster() {
+  local name f
+  if [[ ! -e $MARKER || ! -r $CONF ]]; then
+    log "no cluster in $D; run: bash test/s3/radosgw.sh start"
+    exit 3
+  fi
+  for name in mon.a osd.0; do
+    f=$D/pids/$name.pid
+    if [[ ! -e $f ]] || ! is_our_pid "$(cat "$f")"; then
+      log "$name is not running; run: bash test/s3/radosgw.sh start"
+      exit 3
+    fi
+  done
+}
+
+cmd_stop_gateway() {
+  refuse_bad_rgw_name
+  require_cluster
+  local f=$D/pids/rgw.$RGW_NAME.pid pid
+  if [[ ! -e $f ]]; then
+    log "rgw.$RGW_NAME is not running"
+    return 0
+  fi
+  pid=$(cat "$f")
+  if is_our_pid "$pid"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 40); do
+      is_our_pid "$pid" || break
+      sleep 0.25
+    done
+    if is_our_pid "$pid"; then
+      log "killing rgw.$RGW_NAME ($pid) with SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      for _ in $(seq 40); do
+        is_our_pid "$pid" || break
+        sleep 0.05
+      done
+    fi
+  fi
+  rm -f "$f"
+  log "rgw.$RGW_NAME stopped after $(elapsed); mon and osd still running"
+}
+
+# Forgets an extra gateway's cephx key and data dir, so per-test gateways do not pile up (the case below refuses "a").
+forget_gateway() {
+  local name=rgw.$RGW_NAME tmp
+  ceph_cli auth del "client.$name" >/dev/null 2>&1 || log "could not delete the cephx key client.$name"
+  tmp=$(mktemp "$D/keyring.XXXXXX")
+  # Drop the [client.rgw.NAME] section (its header up to the next header); rename keeps the keyring whole for readers.
+  awk -v header="[client.$name]" '/^\[/ { skip = ($0 == header) } !skip' "$D/keyring" >"$tmp"
+  chmod 600 "$tmp"
+  mv "$tmp" "$D/keyring"
+  rm -rf "${D:?}/$name" "$D/client.$name.asok" "$D/log/$name.out" "$D/log/client.$name.log"
+}
+
+cmd_start_gateway() {
+  refuse_bad_rgw_name
+  require_cluster
+  local name=rgw.$RGW_NAME f
+  f=$D/pids/$name.pid
+  if [[ -e $f ]] && is_our_pid "$(cat "$f")"; then
+    if rgw_serves; then
+      log "$name already serving $RGW_URL"
+      return 0
+    fi
+    log "$name runs (pid $(cat "$f")) but $RGW_URL does not answer; is RGW_PORT right?"
+    exit 1
+  fi
+  if rgw_serves; then log "something already answers on $RGW_URL; stop it first"; exit 1; fi
+  if ! grep -qF "[client.$name]" "$D/keyring"; then
+    # A daemon of its own needs its own cephx identity (two radosgw with one name would share an admin socket).
+    ceph_cli auth get-or-create "client.$name" mon 'allow rw' osd 'allow rwx' mgr 'allow rw' >>"$D/keyring" || {
+      log "could not create the cephx key client.$name"
+      exit 1
+    }
+  fi
+  local data=$D/$name
+  [[ $RGW_NAME == a ]] && data=$D/rgw
+  mkdir -p "$data"
+  # Frontend and data dir on the command line: only client.rgw.a has a section in ceph.conf.
+  launch "$name" radosgw -c "$CONF" -n "client.$name" \
+    --rgw-frontends "beast endpoint=127.0.0.1:$RGW_PORT tcp_nodelay=1" --rgw-data "$data"
+  until rgw_serves; do
+    if ! alive "$name"; then
+      log "radosgw $name exited; tail of $D/log/$name.out:"
+      tail -n 25 "$D/log/$name.out" >&2 || true
+      rm -f "$f"
+      exit 1
+    fi
+    if deadline_passed; then
+      log "$name not serving $RGW_URL after $(elapsed)"
+      exit 1
+    fi
+    sleep 0.2
+  done
+  log "$name serving $RGW_URL after $(elapsed)"
+}
+
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
+  stop-gateway) cmd_stop_gateway ;;
+  remove-gateway)
+    if [[ $RGW_NAME == a ]]; then
+      log "remove-gateway is for extra gateways; rgw.a belongs to start/stop (use stop-gateway to stop it)"
+      exit 2
+    fi
+    cmd_stop_gateway
+    forget_gateway
+    ;;
+  start-gateway) cmd_start_gateway ;;
   *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status|stop-gateway|start-gateway|remove-gateway" >&2
     exit 2
     ;;
 esac

@@ -32,6 +32,7 @@ const request = parseUpdateInfoRequest({
   keys: [],
 })
 const log = pino({ level: 'silent' })
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe('UpdateInfoService under faults', () => {
   let pki: TestPki
@@ -54,6 +55,7 @@ describe('UpdateInfoService under faults', () => {
       keyFor: (kind, eui) => `cups/${eui}/${kind}_cred.bin`,
       minValidDays: 30,
       log,
+      metrics,
     })
     const service = new UpdateInfoService({
       credentials,
@@ -69,9 +71,11 @@ describe('UpdateInfoService under faults', () => {
   }
 
   it('answers everything a new gateway needs when all is well', async () => {
-    const { service } = build(new MemoryBlobStore())
+    const { service, metrics } = build(new MemoryBlobStore())
     const segments = decodeUpdateInfoResponse(await service.respond(request, anonymous, log))
     expect(Object.keys(segments).sort()).toEqual(['cupsCredentials', 'tcCredentials', 'tcUri', 'trailing'])
+    expect(metrics.value('credentials_minted_total', { kind: 'cups' })).toBe(1)
+    expect(metrics.value('credentials_minted_total', { kind: 'tc' })).toBe(1)
   })
 
   it('answers no change and counts it when storage is down', async () => {
@@ -100,12 +104,39 @@ describe('UpdateInfoService under faults', () => {
     expect(metrics.value('deadline_exceeded_total')).toBe(1)
   })
 
+  it('stores no first bundle once the deadline answered "no change", so the gateway can bootstrap later', async () => {
+    const store = new MemoryBlobStore()
+    const slowMinter: CredentialMinter = { mint: (eui) => delay(300).then(() => minter.mint(eui)) }
+    const { service } = build(store, { minter: slowMinter, deadlineMs: 100 })
+    expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
+    await delay(600)
+    expect(await store.list('cups/')).toEqual([])
+    // The next contact is an ordinary first contact.
+    const { service: patient } = build(store)
+    expect(Object.keys(decodeUpdateInfoResponse(await patient.respond(request, anonymous, log)))).toContain('cupsCredentials')
+  })
+
+  it('removes a first bundle whose write landed after the deadline', async () => {
+    const inner = new MemoryBlobStore()
+    const slowPuts: BlobStore = {
+      get: (key) => inner.get(key),
+      put: (key, body, condition) => delay(300).then(() => inner.put(key, body, condition)),
+      delete: (key) => inner.delete(key),
+      list: (prefix) => inner.list(prefix),
+    }
+    const { service } = build(slowPuts, { deadlineMs: 150 })
+    expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
+    await delay(800)
+    expect(await inner.list('cups/')).toEqual([])
+  })
+
   it('withholds only the credentials a failing mint could not produce', async () => {
     const failing: CredentialMinter = { mint: () => Promise.reject(new MintingError('openssl req: timed out')) }
     const { service, metrics } = build(new MemoryBlobStore(), { minter: failing })
     // No credentials at all: the TC URI is withheld too, so the station keeps polling instead of failing at the LNS.
     expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
     expect(metrics.value('mint_failures_total')).toBe(2)
+    expect(metrics.value('credentials_minted_total', { kind: 'cups' })).toBe(0)
   })
 
   it('does not trust a cached "no bundle" when a caller who proved nothing asks for keys', async () => {
