@@ -7,7 +7,6 @@
 //
 // The radosgw variant is gated like test/integration/storage/radosgw-blob-store.test.ts: under CI=true it always
 // runs and fails when radosgw is unreachable; without CI it skips with a message.
-import { spawnSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import https from 'node:https'
 import os from 'node:os'
@@ -28,6 +27,7 @@ import type { DecodedUpdateInfoResponse } from '../../support/station-decoder'
 import { StationSimulator } from '../../support/station-simulator'
 import { startTestServer } from '../../support/test-server'
 import type { TestServer } from '../../support/test-server'
+import { RADOSGW, radosgwGate } from '../../support/radosgw'
 
 const GATEWAYS = 100
 const CONTACTS = 3
@@ -38,24 +38,8 @@ const NO_CHANGE = Buffer.alloc(14)
 /** crc32 of three empty credential files (4 zero bytes each): what a station with no credentials reports. */
 const EMPTY_SET_CRC = 2077607535
 
-const endpoint = process.env.S3_TEST_ENDPOINT ?? 'http://127.0.0.1:7480'
-const accessKeyId = process.env.S3_TEST_ACCESS_KEY_ID ?? 'TESTKEY'
-const secretAccessKey = process.env.S3_TEST_SECRET_ACCESS_KEY ?? 'TESTSECRET'
-const inCi = process.env.CI === 'true'
-
-// Collection is synchronous, and describe.skipIf needs the answer now: ask a child process.
-function reachable(url: string): boolean {
-  const probe = `fetch(process.argv[1], { signal: AbortSignal.timeout(3000) }).then(() => process.exit(0), () => process.exit(1))`
-  return spawnSync(process.execPath, ['-e', probe, url], { timeout: 5000, stdio: 'ignore' }).status === 0
-}
-
-const radosgwUp = reachable(endpoint)
-if (!radosgwUp && !inCi) {
-  console.warn(
-    `radosgw: nothing answers at ${endpoint}; skipping the replica race on radosgw (CI is not set). ` +
-      'Run `bash test/s3/radosgw.sh start` to include it; under CI=true it is required and fails instead.',
-  )
-}
+const { endpoint, accessKeyId, secretAccessKey } = RADOSGW
+const { reachable: radosgwUp, enabled } = radosgwGate('the replica race on radosgw')
 
 /** The shared store both replicas use: their env, an independent view for checking it, and its removal. */
 interface SharedStore {
@@ -346,7 +330,7 @@ describeReplicaRace('the filesystem store', {
 })
 
 describeReplicaRace(`radosgw at ${endpoint}`, {
-  enabled: radosgwUp || inCi,
+  enabled,
   reachable: radosgwUp,
   makeStore: async () => {
     const client = createS3Client({ region: 'us-east-1', endpoint, accessKeyId, secretAccessKey, forcePathStyle: true, timeoutMs: 10_000, maxAttempts: 1 })

@@ -6,7 +6,7 @@
 //
 // Gated like test/integration/storage/radosgw-blob-store.test.ts: under CI=true it always runs and fails when
 // radosgw is unreachable; without CI it skips with a message.
-import { execFile, spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { readFile, mkdtemp, rm } from 'node:fs/promises'
 import https from 'node:https'
 import net from 'node:net'
@@ -26,11 +26,11 @@ import type { ContactResult } from '../../support/station-simulator'
 import { StationSimulator } from '../../support/station-simulator'
 import { startTestServer } from '../../support/test-server'
 import type { TestServer } from '../../support/test-server'
+import { isReachable, RADOSGW, radosgwGate } from '../../support/radosgw'
 
-const endpoint = process.env.S3_TEST_ENDPOINT ?? 'http://127.0.0.1:7480'
-const accessKeyId = process.env.S3_TEST_ACCESS_KEY_ID ?? 'TESTKEY'
-const secretAccessKey = process.env.S3_TEST_SECRET_ACCESS_KEY ?? 'TESTSECRET'
-const inCi = process.env.CI === 'true'
+const { endpoint, accessKeyId, secretAccessKey } = RADOSGW
+const { reachable: up, enabled } = radosgwGate('the storage outage suite')
+
 const script = path.resolve(__dirname, '..', '..', 's3', 'radosgw.sh')
 const cephDir = process.env.CEPH_DIR ?? '/tmp/cups-ceph'
 
@@ -40,20 +40,6 @@ const DEADLINE_MS = 600
 /** What "bounded" means here: a station's CUPS session gives up far later, and the server's deadline is 10.5 s. */
 const ANSWER_BOUND_MS = 5000
 const NO_CHANGE = Buffer.alloc(14)
-
-// Collection is synchronous, and describe.skipIf needs the answer now: ask a child process.
-function reachable(url: string): boolean {
-  const probe = `fetch(process.argv[1], { signal: AbortSignal.timeout(3000) }).then(() => process.exit(0), () => process.exit(1))`
-  return spawnSync(process.execPath, ['-e', probe, url], { timeout: 5000, stdio: 'ignore' }).status === 0
-}
-
-const up = reachable(endpoint)
-if (!up && !inCi) {
-  console.warn(
-    `radosgw: nothing answers at ${endpoint}; skipping the storage outage suite (CI is not set). ` +
-      'Run `bash test/s3/radosgw.sh start` to include it; under CI=true it is required and fails instead.',
-  )
-}
 
 const run = promisify(execFile)
 
@@ -107,7 +93,7 @@ async function timedContact(station: StationSimulator): Promise<Timed> {
   return { result, ms: performance.now() - started }
 }
 
-describe.skipIf(!up && !inCi)('storage outage on radosgw', () => {
+describe.skipIf(!enabled)('storage outage on radosgw', () => {
   let dir: string | undefined
   let s3: S3Client | undefined
   let bucket: S3TestHarness | undefined
@@ -221,7 +207,7 @@ describe.skipIf(!up && !inCi)('storage outage on radosgw', () => {
   it('answers 200 "no change" within the bound while radosgw is stopped, and logs and counts every failure', async () => {
     const metricsBefore = await getMetrics(srv())
     await gateway('stop-gateway')
-    expect(reachable(`http://127.0.0.1:${privatePort}`), 'the private radosgw still answers').toBe(false)
+    expect(isReachable(`http://127.0.0.1:${privatePort}`), 'the private radosgw still answers').toBe(false)
 
     newcomerStation = await newStation(newcomer)
     await expectNoChangeInTime(newcomerStation, newcomer)

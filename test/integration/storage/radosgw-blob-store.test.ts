@@ -7,7 +7,6 @@
 // With CI=true this suite always runs and fails when radosgw is unreachable: it is the only place where
 // conditional writes meet a server that enforces them. Without CI it skips, saying why, so a laptop
 // without Ceph still gets a clean run.
-import { spawnSync } from 'node:child_process'
 
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -16,25 +15,10 @@ import { StorageUnavailableError } from '../../../src/errors'
 import { createS3Client, S3BlobStore } from '../../../src/storage/s3-blob-store'
 import { describeBlobStoreContract } from '../../contracts/blob-store.contract'
 import { makeS3TestStore, uniqueBucketName } from './s3-test-bucket'
+import { RADOSGW, radosgwGate } from '../../support/radosgw'
 
-const endpoint = process.env.S3_TEST_ENDPOINT ?? 'http://127.0.0.1:7480'
-const accessKeyId = process.env.S3_TEST_ACCESS_KEY_ID ?? 'TESTKEY'
-const secretAccessKey = process.env.S3_TEST_SECRET_ACCESS_KEY ?? 'TESTSECRET'
-const inCi = process.env.CI === 'true'
-
-// Collection is synchronous, and describe.skipIf needs the answer now: ask a child process.
-function reachable(url: string): boolean {
-  const probe = `fetch(process.argv[1], { signal: AbortSignal.timeout(3000) }).then(() => process.exit(0), () => process.exit(1))`
-  return spawnSync(process.execPath, ['-e', probe, url], { timeout: 5000, stdio: 'ignore' }).status === 0
-}
-
-const up = reachable(endpoint)
-if (!up && !inCi) {
-  console.warn(
-    `radosgw: nothing answers at ${endpoint}; skipping the radosgw storage suite (CI is not set). ` +
-      'Run `bash test/s3/radosgw.sh start` to include it; under CI=true it is required and fails instead.',
-  )
-}
+const { endpoint, accessKeyId, secretAccessKey } = RADOSGW
+const { reachable: up, enabled } = radosgwGate('the radosgw storage suite')
 
 function client(overrides: { secretAccessKey?: string } = {}): S3Client {
   return createS3Client({
@@ -49,7 +33,7 @@ function client(overrides: { secretAccessKey?: string } = {}): S3Client {
   })
 }
 
-describe.skipIf(!up && !inCi)(`radosgw at ${endpoint}`, () => {
+describe.skipIf(!enabled)(`radosgw at ${endpoint}`, () => {
   let s3: S3Client
 
   beforeAll(() => {
