@@ -30,8 +30,11 @@ export function parseUpdateInfoRequest(body: unknown): UpdateInfoRequest {
     throw new InvalidRequestError('body: must be a JSON object')
   }
   const fields = body as Record<string, unknown>
+  // Named fields rather than a spread: V8 (Node 20) takes a slow path for a spread followed by more properties.
+  const { router, eui } = parseRouter(fields.router)
   return {
-    ...parseRouter(fields.router),
+    router,
+    eui,
     // The reported URIs are whatever the station has on disk: only type and length are checked, never their shape.
     cupsUri: optionalString('cupsUri', fields.cupsUri),
     tcUri: optionalString('tcUri', fields.tcUri),

@@ -35,10 +35,19 @@ export interface EnsureContext {
   readonly signal?: AbortSignal | undefined
 }
 
+/** What a usable stored blob holds, as far as renewal decisions go. */
+interface Inspection {
+  readonly trust: Buffer
+  readonly certificate: Buffer | undefined
+  readonly notAfter: Date | undefined
+}
+
 const DAY_MS = 86_400_000
 
 export class CredentialService {
   private readonly minting = new SingleFlight<Buffer | undefined>()
+  /** Keyed by the blob object itself, so entries die with the cache entry that holds the blob. */
+  private readonly inspections = new WeakMap<Buffer, Inspection | undefined>()
   private readonly now: () => Date
 
   constructor(private readonly options: CredentialServiceOptions) {
@@ -60,37 +69,46 @@ export class CredentialService {
   async ensure(kind: CredentialKind, eui: string, context: EnsureContext = {}): Promise<Buffer | undefined> {
     const stored = context.known ?? (await this.stored(kind, eui))
     if (stored === undefined) return this.mintOnce(kind, eui, undefined, context.signal)
-    if (!this.usable(kind, eui, stored.body)) return undefined
-    const certificate = credentialBlobCertificate(stored.body)
-    if (certificate === undefined) return stored.body
-    if (this.expiresSoon(certificate)) return this.mintOnce(kind, eui, stored, context.signal)
-    const trust = this.options.trust()[kind]
-    if (!splitCredentialBlob(stored.body).trust.equals(trust) && this.options.issuedByUs(certificate)) {
-      return this.rewrapOnce(kind, eui, stored, trust, context.signal)
+    const inspection = this.inspect(kind, eui, stored.body)
+    if (inspection === undefined) return undefined
+    const { certificate, notAfter, trust } = inspection
+    if (certificate === undefined || notAfter === undefined) return stored.body
+    if (notAfter.getTime() - this.now().getTime() < this.options.minValidDays * DAY_MS) {
+      return this.mintOnce(kind, eui, stored, context.signal)
+    }
+    const currentTrust = this.options.trust()[kind]
+    if (!trust.equals(currentTrust) && this.options.issuedByUs(certificate)) {
+      return this.rewrapOnce(kind, eui, stored, currentTrust, context.signal)
     }
     // Bundles another tool dropped in are served as they are, whatever their trust.
     return stored.body
   }
 
-  private usable(kind: CredentialKind, eui: string, blob: Buffer): boolean {
+  /**
+   * Parses and checks a stored blob the way a station would, once per blob object: the read cache hands
+   * out the same Buffer on every poll, and the check (certificate and key parsing) is most of a poll's
+   * CPU. Undefined when a station could not use it (logged once per blob).
+   */
+  private inspect(kind: CredentialKind, eui: string, blob: Buffer): Inspection | undefined {
+    if (this.inspections.has(blob)) return this.inspections.get(blob)
+    let inspection: Inspection | undefined
     try {
       checkCredentialBlob(blob)
       const certificate = credentialBlobCertificate(blob)
-      if (certificate !== undefined) certificateNotAfter(certificate)
-      return true
+      inspection = {
+        trust: splitCredentialBlob(blob).trust,
+        certificate,
+        notAfter: certificate === undefined ? undefined : certificateNotAfter(certificate),
+      }
     } catch (err) {
       // A station would drop this blob and ask for it again forever (cups-protocol.md §4), so it is never sent.
       this.options.log.warn(
         { eui, kind, crc: crc32(blob), length: blob.length, reason: (err as Error).message },
         'stored credential bundle is not usable by a station; not sent',
       )
-      return false
     }
-  }
-
-  private expiresSoon(certificate: Buffer): boolean {
-    const remainingMs = certificateNotAfter(certificate).getTime() - this.now().getTime()
-    return remainingMs < this.options.minValidDays * DAY_MS
+    this.inspections.set(blob, inspection)
+    return inspection
   }
 
   /** The trust file changed (e.g. the LNS moved to a new CA): same certificate and key, new trust. */
@@ -177,7 +195,7 @@ export class CredentialService {
       // Another replica (or tool) wrote first: everyone serves the stored winner, so the gateway never flaps.
       log.info({ eui, kind }, 'lost credential write race; serving the stored bundle')
       const winner = await this.stored(kind, eui, { fresh: true })
-      return winner !== undefined && this.usable(kind, eui, winner.body) ? winner.body : undefined
+      return winner !== undefined && this.inspect(kind, eui, winner.body) !== undefined ? winner.body : undefined
     }
     if (signal?.aborted === true && previous === undefined) {
       // The write landed after the answer went out. A renewal can stay (the old certificate still works and

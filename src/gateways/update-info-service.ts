@@ -82,17 +82,18 @@ export class UpdateInfoService {
       proof = await authorize(storedCups)
     }
 
+    // CUPS and TC credentials are independent: mint them side by side on a first contact.
+    const [cupsCredentials, tcCredentials] = await Promise.all([
+      this.credential('cups', eui, log, signal, storedCups),
+      tcUri === undefined ? undefined : this.credential('tc', eui, log, signal),
+    ])
     const desired: { -readonly [K in keyof DesiredGatewayState]: DesiredGatewayState[K] } = {}
     if (cupsUri !== undefined) desired.cupsUri = cupsUri
-    const cupsCredentials = await this.credential('cups', eui, log, signal, storedCups)
     if (cupsCredentials !== undefined) desired.cupsCredentials = cupsCredentials
-    if (tcUri !== undefined) {
-      const tcCredentials = await this.credential('tc', eui, log, signal)
-      // Without credentials a new LNS URI would only fail; with no tc.uri the station keeps polling us.
-      if (tcCredentials !== undefined) {
-        desired.tcUri = tcUri
-        desired.tcCredentials = tcCredentials
-      }
+    // Without credentials a new LNS URI would only fail; with no tc.uri the station keeps polling us.
+    if (tcUri !== undefined && tcCredentials !== undefined) {
+      desired.tcUri = tcUri
+      desired.tcCredentials = tcCredentials
     }
 
     const response = planUpdate(request, desired)

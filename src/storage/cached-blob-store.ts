@@ -53,11 +53,21 @@ export class CachedBlobStore implements BlobStore {
 
   private remember(key: string, blob: StoredBlob | undefined): void {
     if (this.ttlMs <= 0) return
-    if (this.entries.size >= this.maxEntries) {
-      // Map iterates in insertion order: drop the oldest entry.
-      const oldest = this.entries.keys().next()
-      if (oldest.done !== true) this.entries.delete(oldest.value)
+    const now = this.now()
+    // Re-inserting moves the key to the end, so the Map's order is the order entries were last filled.
+    this.entries.delete(key)
+    if (this.entries.size >= this.maxEntries) this.evict(now)
+    this.entries.set(key, { blob, expiresAt: now + this.ttlMs })
+  }
+
+  /**
+   * Every entry lives ttlMs from when it was filled, so fill order is expiry order: drop expired entries
+   * from the front, and at least the oldest one.
+   */
+  private evict(now: number): void {
+    for (const [key, entry] of this.entries) {
+      if (entry.expiresAt > now && this.entries.size < this.maxEntries) return
+      this.entries.delete(key)
     }
-    this.entries.set(key, { blob, expiresAt: this.now() + this.ttlMs })
   }
 }

@@ -52,6 +52,26 @@ describe('CachedBlobStore', () => {
     expect((await cached.get('k'))?.body.toString()).toBe('winner')
   })
 
+  it('makes room at its size limit by dropping expired entries, else the one filled longest ago', async () => {
+    const inner = new MemoryBlobStore()
+    let now = 0
+    const cached = new CachedBlobStore(inner, 1000, () => now, 3)
+    const get = vi.spyOn(inner, 'get')
+    const reads = async (...keys: string[]) => {
+      for (const key of keys) await cached.get(key)
+      return get.mock.calls.length
+    }
+    expect(await reads('a', 'b')).toBe(2)
+    now = 500
+    expect(await reads('c')).toBe(3)
+    now = 1100 // 'a' and 'b' have expired, 'c' has not
+    expect(await reads('d', 'c')).toBe(4)
+    expect(await reads('a')).toBe(5) // room was left: the expired entries went, not 'c'
+    expect(await reads('e')).toBe(6) // full, nothing expired: 'c' (filled longest ago) made room
+    expect(await reads('d', 'a', 'e')).toBe(6)
+    expect(await reads('c')).toBe(7)
+  })
+
   it('caches nothing with a TTL of 0', async () => {
     const { cached, get } = setup(0)
     await cached.get('k')

@@ -1,0 +1,123 @@
+// Owns `npm run bench`: builds the server, runs every benchmark, prints the Markdown and writes bench/results/latest.json.
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { measureCacheMemory } from './cache-memory'
+import { codecFixtures, runCodecBenchmarks } from './codec'
+import { injectBenchmarks } from './inject'
+import { describeMachine, renderMarkdown, writeResults } from './report'
+import type { Results } from './report'
+import type { Target } from './phase'
+import { loggingComparison, mainRun } from './server-load'
+import { buildServer, startServerProcess } from './server-process'
+import type { ServerOptions } from './server-process'
+
+/** The whole run normally takes about 1.5 minutes; past this something is stuck. */
+const HARD_LIMIT_MS = 6 * 60_000
+
+const repoRoot = path.resolve(__dirname, '..')
+const resultsFile = path.join(repoRoot, 'bench', 'results', 'latest.json')
+
+/** Progress goes to stderr, so stdout is only the Markdown. */
+function progress(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`)
+}
+
+async function main(): Promise<void> {
+  const started = Date.now()
+  const startedAt = new Date().toISOString()
+  const machine = describeMachine()
+  const work = await mkdtemp(path.join(os.tmpdir(), 'cups-bench-'))
+  try {
+    progress(`compiling the server into ${work}/build`)
+    const build = await buildServer(repoRoot, path.join(work, 'build'))
+
+    progress('micro-benchmarks of the protocol core')
+    const fixtures = await codecFixtures(repoRoot)
+    const micro = { bodySource: fixtures.bodySource, results: runCodecBenchmarks(fixtures) }
+
+    const serverOptions = { entry: build.entry, repoRoot, workDir: path.join(work, 'server') }
+    await mkdir(serverOptions.workDir, { recursive: true })
+
+    progress('server at LOG_LEVEL=warn: first contacts, steady polls, cache fill')
+    const main = await withTargets(serverOptions, work, ['warn'], ([warn]) => mainRun(warn))
+
+    progress('two fresh servers, LOG_LEVEL=warn and info: steady polls in turns')
+    const logging = await withTargets(serverOptions, work, ['warn', 'info'], ([warn, info]) => loggingComparison(warn, info, main.stations))
+
+    progress('in-process: one poll through the app at warn and info')
+    const inject = await injectBenchmarks(path.join(work, 'inject'))
+
+    progress('read-cache memory per gateway, in-process')
+    const cacheMemory = await measureCacheMemory(path.join(serverOptions.workDir, 'data'))
+
+    const results: Results = {
+      startedAt,
+      durationMs: Date.now() - started,
+      machine,
+      build: { ms: build.ms },
+      micro: { ...micro, results: [...micro.results, ...inject.polls], health: inject.health },
+      server: { main: main.run, loggingWarn: logging.warn, loggingInfo: logging.info },
+      cacheMemory,
+      loadAverageAtEnd: Number((os.loadavg()[0] ?? 0).toFixed(2)),
+      errors: [main.run, logging.warn, logging.info].flatMap((run) => run.phases).reduce((sum, phase) => sum + phase.load.errors, 0),
+    }
+    writeResults(resultsFile, results)
+    process.stdout.write(`${renderMarkdown(results)}\n`)
+    reportProblems(results)
+    progress(`done in ${Math.round(results.durationMs / 1000)} s; results in ${path.relative(process.cwd(), resultsFile)}`)
+  } finally {
+    if (process.env.BENCH_KEEP === '1') progress(`kept ${work}`)
+    else await rm(work, { recursive: true, force: true })
+  }
+}
+
+let serverCount = 0
+
+/** Starts one server per log level (in turn, each with its own log file), runs `use`, and always stops them all. */
+async function withTargets<T, const L extends readonly string[]>(
+  options: Omit<ServerOptions, 'logLevel' | 'logFile'>,
+  work: string,
+  levels: L,
+  use: (targets: { [K in keyof L]: Target }) => Promise<T>,
+): Promise<T> {
+  const targets: Target[] = []
+  try {
+    for (const logLevel of levels) {
+      const logFile = path.join(work, `server-${String(++serverCount)}-${logLevel}.log`)
+      targets.push({ server: await startServerProcess({ ...options, logLevel, logFile }), logFile, logLevel })
+    }
+    return await use(targets as { [K in keyof L]: Target })
+  } finally {
+    for (const target of targets) await target.server.stop()
+  }
+}
+
+/** Failed requests, failure counters or warnings in the server log make the run fail loudly. */
+function reportProblems(results: Results): void {
+  const problems: string[] = []
+  for (const run of Object.values(results.server)) {
+    for (const phase of run.phases) {
+      if (phase.load.errors > 0) problems.push(`${phase.id} (${phase.logLevel}): ${phase.load.errors} errors, e.g. ${phase.load.errorSamples.join('; ')}`)
+    }
+    for (const [name, value] of Object.entries(run.metrics)) {
+      if (/failures|deadline|unusable/.test(name) && value > 0) problems.push(`server (${run.logLevel}) counted ${name} = ${value}`)
+    }
+    const errorLines = (run.log.byLevel.error ?? 0) + (run.log.byLevel.fatal ?? 0)
+    if (errorLines > 0) problems.push(`server (${run.logLevel}) logged ${errorLines} errors: ${run.log.notable.join(' | ')}`)
+  }
+  if (problems.length > 0) {
+    process.exitCode = 1
+    for (const problem of problems) progress(`PROBLEM: ${problem}`)
+  }
+}
+
+setTimeout(() => {
+  progress(`still running after ${HARD_LIMIT_MS / 1000} s; giving up`)
+  process.exit(2)
+}, HARD_LIMIT_MS).unref()
+
+main().catch((err: unknown) => {
+  progress(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+  process.exitCode = 1
+})
