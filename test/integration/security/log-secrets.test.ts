@@ -160,7 +160,10 @@ describe('no secret reaches the log', () => {
 
   it('writes the audit lines: credential-minted and credential-delivered with how the caller proved itself', async () => {
     const lines = server.logLines.map((line) => JSON.parse(line) as Record<string, unknown>)
-    const minted = lines.filter((line) => line.audit === 'credential-minted')
+    // CUPS and TC are minted side by side, so their lines come in either order.
+    const byGatewayAndKind = (a: Record<string, unknown>, b: Record<string, unknown>): number =>
+      `${String(a.eui)}:${String(a.kind)}`.localeCompare(`${String(b.eui)}:${String(b.kind)}`)
+    const minted = lines.filter((line) => line.audit === 'credential-minted').sort(byGatewayAndKind)
     const delivered = lines.filter((line) => line.audit === 'credential-delivered')
 
     const expectedMint = async (station: StationSimulator, eui: string, kind: 'cups' | 'tc'): Promise<Record<string, unknown>> => {
@@ -174,11 +177,14 @@ describe('no secret reaches the log', () => {
       }) as Record<string, unknown>
     }
     // The cert gateway's TC bundle was fetched again, not minted again: three mints in all.
-    expect(minted).toEqual([
-      await expectedMint(certStation, CERT_GATEWAY.eui, 'cups'),
-      await expectedMint(certStation, CERT_GATEWAY.eui, 'tc'),
-      await expectedMint(tokenStation, TOKEN_GATEWAY.eui, 'tc'),
-    ])
+    const expectedMints = [
+      [CERT_GATEWAY.eui, await expectedMint(certStation, CERT_GATEWAY.eui, 'cups'), 'cups'],
+      [CERT_GATEWAY.eui, await expectedMint(certStation, CERT_GATEWAY.eui, 'tc'), 'tc'],
+      [TOKEN_GATEWAY.eui, await expectedMint(tokenStation, TOKEN_GATEWAY.eui, 'tc'), 'tc'],
+    ] as const
+    expect(minted).toEqual(
+      [...expectedMints].sort((a, b) => `${a[0]}:${a[2]}`.localeCompare(`${b[0]}:${b[2]}`)).map(([, matcher]) => matcher),
+    )
 
     const crcOf = async (station: StationSimulator, kind: 'cups' | 'tc'): Promise<number> => {
       // After applying a bundle the station's file CRC is crc32 of the bundle itself.
