@@ -1,0 +1,80 @@
+// Startup and reload checks of the real server: refuse what a station could not use, reload on demand.
+import { execFile } from 'node:child_process'
+import { X509Certificate } from 'node:crypto'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import tls from 'node:tls'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestServer } from '../support/test-server'
+
+const run = promisify(execFile)
+
+describe('startup refuses what a station could not use', () => {
+  let dir: string
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cups-startup-'))
+  })
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('refuses a CERT_PATH holding only part of a PKI, naming what is missing', async () => {
+    const certs = path.join(dir, 'partial', 'certs')
+    await mkdir(certs, { recursive: true })
+    await writeFile(path.join(certs, 'ca.crt'), 'x')
+    await expect(startTestServer({}, path.join(dir, 'partial'))).rejects.toThrow(/ca\.key|cups\.crt|cups\.key/)
+  })
+
+  it('refuses a TC trust file with more than one certificate', async () => {
+    const home = path.join(dir, 'tc-chain')
+    const server = await startTestServer({}, home)
+    await server.stop()
+    const ca = await readFile(path.join(home, 'certs', 'ca.crt'))
+    await writeFile(path.join(home, 'lns-chain.pem'), Buffer.concat([ca, ca]))
+    await expect(startTestServer({ TC_TRUST_PATH: path.join(home, 'lns-chain.pem') }, home)).rejects.toThrow(
+      /2 certificates; a station trusts exactly one/,
+    )
+  })
+
+  it('refuses a CUPS_URI whose host is not a DNS name in the server certificate', async () => {
+    await expect(startTestServer({ CUPS_URI: 'https://cups.example.com:443' }, path.join(dir, 'host'))).rejects.toThrow(
+      /cups\.example\.com/,
+    )
+  })
+})
+
+describe('reload on demand (SIGHUP)', () => {
+  it('serves a renewed server certificate to new connections without a restart', async () => {
+    const server = await startTestServer()
+    try {
+      const certs = server.config.tls.certPath
+      const serial = (): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const socket = tls.connect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: server.caPem }, () => {
+            resolve(socket.getPeerCertificate().serialNumber)
+            socket.end()
+          })
+          socket.on('error', reject)
+        })
+      const before = await serial()
+      // Renew the server certificate from the same CA, as a renewal tool would, then signal.
+      await run('openssl', [
+        'req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-noenc',
+        '-keyout', path.join(certs, 'new.key'), '-out', path.join(certs, 'new.crt'), '-subj', '/CN=localhost',
+        '-CA', path.join(certs, 'ca.crt'), '-CAkey', path.join(certs, 'ca.key'), '-days', '30',
+        '-addext', 'subjectAltName=DNS:localhost,DNS:127.0.0.1', '-addext', 'extendedKeyUsage=serverAuth',
+        '-addext', 'basicConstraints=CA:FALSE',
+      ])
+      const renewed = new X509Certificate(await readFile(path.join(certs, 'new.crt'))).serialNumber
+      await writeFile(path.join(certs, 'cups.key'), await readFile(path.join(certs, 'new.key')))
+      await writeFile(path.join(certs, 'cups.crt'), await readFile(path.join(certs, 'new.crt')))
+      expect(await server.reload('SIGHUP')).toBe(true)
+      expect(await serial()).toBe(renewed)
+      expect(renewed).not.toBe(before)
+    } finally {
+      await server.stop()
+    }
+  })
+})
