@@ -82,11 +82,9 @@ export class UpdateInfoService {
       proof = await authorize(storedCups)
     }
 
-    // CUPS and TC credentials are independent: mint them side by side on a first contact.
-    const [cupsCredentials, tcCredentials] = await Promise.all([
-      this.credential('cups', eui, log, signal, storedCups),
-      tcUri === undefined ? undefined : this.credential('tc', eui, log, signal),
-    ])
+    // One after the other: at most one mint per gateway at a time, also within a request.
+    const cupsCredentials = await this.credential('cups', eui, log, signal, storedCups)
+    const tcCredentials = tcUri === undefined ? undefined : await this.credential('tc', eui, log, signal)
     const desired: { -readonly [K in keyof DesiredGatewayState]: DesiredGatewayState[K] } = {}
     if (cupsUri !== undefined) desired.cupsUri = cupsUri
     if (cupsCredentials !== undefined) desired.cupsCredentials = cupsCredentials
