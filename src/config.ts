@@ -3,7 +3,7 @@ import path from 'node:path'
 import { parseRouterId } from './cups/router-id'
 import { checkStationUri } from './cups/station-uri'
 import { ConfigError } from './errors'
-import { normalisePrefix } from './storage/storage-keys'
+import { DEFAULT_PREFIX, normalisePrefix } from './storage/storage-keys'
 
 export type BootstrapPolicy = 'off' | 'registered' | 'open'
 export const BOOTSTRAP_POLICIES: readonly BootstrapPolicy[] = ['off', 'registered', 'open']
@@ -157,9 +157,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     problems.push(`S3_BUCKET_ENDPOINT: must be an http(s) URL, got "${endpoint}"`)
   }
 
-  let prefix = 'cups/'
+  let prefix = DEFAULT_PREFIX
   try {
-    prefix = normalisePrefix(text('STORAGE_PREFIX', 'cups/'))
+    prefix = normalisePrefix(text('STORAGE_PREFIX', DEFAULT_PREFIX))
   } catch (err) {
     problems.push(`STORAGE_PREFIX: ${(err as Error).message}`)
   }

@@ -2,7 +2,7 @@
 import { buildCredentialBlob, checkCredentialBlob, credentialBlobCertificate, splitCredentialBlob } from '../cups/credential-blob'
 import { crc32 } from '../cups/crc32'
 import { PreconditionFailedError } from '../errors'
-import { certificateNotAfter } from '../pki/certificate-expiry'
+import { certificateNotAfter, expiresWithin } from '../pki/certificate-expiry'
 import type { Logger } from '../logger'
 import type { Metrics } from '../metrics'
 import type { CredentialMinter } from '../pki/credential-minter'
@@ -42,7 +42,6 @@ interface Inspection {
   readonly notAfter: Date | undefined
 }
 
-const DAY_MS = 86_400_000
 
 export class CredentialService {
   private readonly minting = new SingleFlight<Buffer | undefined>()
@@ -73,7 +72,7 @@ export class CredentialService {
     if (inspection === undefined) return undefined
     const { certificate, notAfter, trust } = inspection
     if (certificate === undefined || notAfter === undefined) return stored.body
-    if (notAfter.getTime() - this.now().getTime() < this.options.minValidDays * DAY_MS) {
+    if (expiresWithin(notAfter, this.options.minValidDays, this.now())) {
       return this.mintOnce(kind, eui, stored, context.signal)
     }
     const currentTrust = this.options.trust()[kind]

@@ -12,9 +12,9 @@ export function certificateNotAfter(der: Buffer): Date {
   return parseCertificateTime(new X509Certificate(der).validTo)
 }
 
-/** True when the certificate is already expired or expires at or before now + days. */
-export function expiresWithin(der: Buffer, days: number, now: Date): boolean {
-  return certificateNotAfter(der).getTime() <= now.getTime() + days * DAY_MS
+/** True when notAfter has passed or comes at or before now + days: time to renew. */
+export function expiresWithin(notAfter: Date, days: number, now: Date): boolean {
+  return notAfter.getTime() <= now.getTime() + days * DAY_MS
 }
 
 /**

@@ -1,6 +1,5 @@
-// readTrustCertificate: the single CA certificate that goes into a credential blob, as DER.
+// parseTrustCertificate: the single CA certificate that goes into a credential blob, as DER.
 import { X509Certificate } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/g
 
@@ -22,8 +21,4 @@ export function parseTrustCertificate(content: Buffer, source: string): Buffer {
     throw new Error(`${source}: is not a valid X.509 certificate (${(err as Error).message})`)
   }
   return der
-}
-
-export async function readTrustCertificate(file: string): Promise<Buffer> {
-  return parseTrustCertificate(await readFile(file), file)
 }

@@ -1,10 +1,10 @@
 // createTestPki: a throwaway development CA in a temp dir, with a real OpenSSL minter and the CUPS trust it implies.
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { ensureDevPki } from '../../src/pki/dev-pki'
 import { OpensslCredentialMinter } from '../../src/pki/openssl-credential-minter'
-import { readTrustCertificate } from '../../src/pki/trust-certificate'
+import { parseTrustCertificate } from '../../src/pki/trust-certificate'
 
 export interface TestPki {
   readonly dir: string
@@ -20,7 +20,7 @@ export async function createTestPki(prefix = 'cups-pki-'): Promise<TestPki> {
   return {
     dir,
     minter: new OpensslCredentialMinter({ caCertPath: path.join(dir, 'ca.crt'), caKeyPath: path.join(dir, 'ca.key'), validityDays: 365 }),
-    trust: await readTrustCertificate(path.join(dir, 'ca.crt')),
+    trust: parseTrustCertificate(await readFile(path.join(dir, 'ca.crt')), 'ca.crt'),
     remove: () => rm(dir, { recursive: true, force: true }),
   }
 }

@@ -73,7 +73,7 @@ describe('expiresWithin', () => {
     ['at expiry, window 0 days', before(0), 0, true],
     ['after expiry, window 0 days', before(-DAY_MS), 0, true],
   ])('%s -> %s', (_name, now, days, expected) => {
-    expect(expiresWithin(LEAF_DER, days, now)).toBe(expected)
+    expect(expiresWithin(certificateNotAfter(LEAF_DER), days, now)).toBe(expected)
   })
 })
 
