@@ -7,6 +7,8 @@ import path from 'node:path'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { fixturesDir } from '../support/fixtures'
+import { StationSimulator } from '../support/station-simulator'
 import { startTestServer } from '../support/test-server'
 
 const run = promisify(execFile)
@@ -46,6 +48,36 @@ describe('startup refuses what a station could not use', () => {
 })
 
 describe('reload on demand (SIGHUP)', () => {
+  it('hands each gateway its TC bundle once with a new LNS trust, same certificate and key', async () => {
+    const home = await mkdtemp(path.join(os.tmpdir(), 'cups-trust-'))
+    const lnsTrust = path.join(home, 'lns-ca.pem')
+    const first = await startTestServer({}, home)
+    await first.stop()
+    await writeFile(lnsTrust, first.caPem)
+    const server = await startTestServer({ TC_TRUST_PATH: lnsTrust }, home)
+    try {
+      const station = new StationSimulator({ router: '::e1', home: path.join(home, 'station') })
+      await station.setFile('cups.uri', `https://localhost:${server.port}`)
+      await station.setFile('cups.trust', server.caPem)
+      expect((await station.contact()).segments?.tcCredentials).toBeDefined()
+      const tcCertificate = await station.file('tc.crt')
+
+      // The LNS moved to another CA: a real station's LNS CA from the fixtures.
+      const newLnsCa = await readFile(path.join(fixturesDir(), 'tc-files-written', 'tc.trust'))
+      await writeFile(lnsTrust, newLnsCa)
+      expect(await server.reload('SIGHUP')).toBe(true)
+
+      const afterReload = await station.contact()
+      expect(Object.keys(afterReload.segments ?? {}).sort()).toEqual(['tcCredentials', 'trailing'])
+      expect(await station.file('tc.trust')).toEqual(newLnsCa)
+      expect(await station.file('tc.crt')).toEqual(tcCertificate)
+      expect((await station.contact()).body).toEqual(Buffer.alloc(14))
+    } finally {
+      await server.stop()
+      await rm(home, { recursive: true, force: true })
+    }
+  })
+
   it('serves a renewed server certificate to new connections without a restart', async () => {
     const server = await startTestServer()
     try {
