@@ -8,7 +8,7 @@ import path from 'node:path'
 import type { SecureContextOptions } from 'node:tls'
 import type { Logger } from '../logger'
 import { parseCertificateTime } from '../pki/certificate-expiry'
-import { parseCertificates } from '../pki/trust-preflight'
+import { parseCertificates } from '../pki/certificates'
 
 export interface TlsMaterialFiles {
   /** Leaf first, then any intermediates. */

@@ -1,4 +1,4 @@
-// Certificate dates and issuer checks read with node:crypto X509Certificate (no OpenSSL process).
+// Certificate dates read with node:crypto X509Certificate (no OpenSSL process), and the renewal rule.
 import { X509Certificate } from 'node:crypto'
 
 const DAY_MS = 86_400_000
@@ -15,16 +15,6 @@ export function certificateNotAfter(der: Buffer): Date {
 /** True when notAfter has passed or comes at or before now + days: time to renew. */
 export function expiresWithin(notAfter: Date, days: number, now: Date): boolean {
   return notAfter.getTime() <= now.getTime() + days * DAY_MS
-}
-
-/**
- * True when caPem's subject issued certDer (names and key identifiers match) and its key signed it.
- * Both arguments may be PEM or DER; throws if either is not a certificate.
- */
-export function isIssuedBy(certDer: Buffer, caPem: Buffer | string): boolean {
-  const certificate = new X509Certificate(certDer)
-  const ca = new X509Certificate(caPem)
-  return certificate.checkIssued(ca) && certificate.verify(ca.publicKey)
 }
 
 /** Parses X509Certificate.validFrom/validTo text. Exported for tests. */

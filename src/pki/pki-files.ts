@@ -1,6 +1,6 @@
 // readPkiFiles: the certificates a reload may change besides the TLS pair: the trusts we hand out and our CA.
 import { readFileSync } from 'node:fs'
-import { parseTrustCertificate } from './trust-certificate'
+import { parseTrustCertificate } from './certificates'
 
 export interface PkiFiles {
   readonly cupsTrustFile: string

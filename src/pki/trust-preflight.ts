@@ -2,6 +2,7 @@
 import { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import { parseCertificateTime } from './certificate-expiry'
+import { parseCertificates, parseTrustCertificate, signedBy } from './certificates'
 
 export interface TrustPreflightInput {
   /** DER of the one CA certificate gateways receive as cups.trust. */
@@ -13,35 +14,10 @@ export interface TrustPreflightInput {
   readonly now?: Date
 }
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]*?)-----END CERTIFICATE-----/g
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
 const EKU_ANY = '2.5.29.37.0'
 // mbedtls_x509_crt_profile_default (2.28): RSA keys shorter than this fail with BADCERT_BAD_KEY.
 const MIN_RSA_BITS = 2048
-
-/**
- * Every certificate in content, in file order: any number of PEM blocks, or a single DER certificate.
- * Throws an Error naming source when there is none or one does not parse.
- */
-export function parseCertificates(content: Buffer, source: string): X509Certificate[] {
-  const pems = [...content.toString('latin1').matchAll(PEM_CERTIFICATE)]
-  if (pems.length === 0) {
-    // A DER certificate is one SEQUENCE; anything else is neither encoding.
-    if (content[0] !== 0x30) throw new Error(`${source}: holds no certificate (expected PEM "BEGIN CERTIFICATE" blocks or one DER certificate)`)
-    return [parseOne(content, source)]
-  }
-  return pems.map((match, i) =>
-    parseOne(Buffer.from((match[1] ?? '').replace(/\s+/g, ''), 'base64'), pems.length > 1 ? `${source} (certificate #${i + 1})` : source),
-  )
-}
-
-function parseOne(der: Buffer, source: string): X509Certificate {
-  try {
-    return new X509Certificate(der)
-  } catch (err) {
-    throw new Error(`${source}: is not a valid X.509 certificate (${(err as Error).message})`)
-  }
-}
 
 /**
  * Throws an Error that says what to fix when a station with cupsTrust as its only trust anchor would refuse
@@ -50,7 +26,7 @@ function parseOne(der: Buffer, source: string): X509Certificate {
  */
 export function preflightTrust(input: TrustPreflightInput): void {
   const now = input.now ?? new Date()
-  const trust = parseOne(input.cupsTrust, 'CUPS trust certificate (cups.trust)')
+  const trust = new X509Certificate(parseTrustCertificate(input.cupsTrust, 'CUPS trust certificate (cups.trust)'))
   const chain = parseCertificates(input.serverCertificatePem, 'server certificate file')
   const leaf = chain[0]
   if (leaf === undefined) throw new Error('server certificate file: holds no certificate')
@@ -87,10 +63,10 @@ function checkChain(chain: readonly X509Certificate[], trust: X509Certificate, n
     if (cert.raw.equals(trust.raw)) return
     checkValidity(cert, role, now)
     checkKey(cert, role)
-    if (isIssuedBy(cert, trust)) return
+    if (signedBy(cert, trust)) return
     const next = chain[i + 1]
     if (next === undefined) throw new Error(unanchoredMessage(cert, role, trust))
-    if (!isIssuedBy(cert, next)) {
+    if (!signedBy(cert, next)) {
       throw new Error(
         `${role} (${describe(cert)}) is issued by "${oneLine(cert.issuer)}", but the next certificate in the file is ` +
           `${describe(next)}${cert.issuer === next.subject ? ' (same name, but its key did not sign it)' : ''}. ` +
@@ -117,10 +93,6 @@ function unanchoredMessage(cert: X509Certificate, role: string, trust: X509Certi
     'what we send and never fetches a missing intermediate: append the intermediate CA certificate(s) to the ' +
     'server certificate file after the leaf, or use the CA that issued this certificate as cups.trust'
   )
-}
-
-function isIssuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
-  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey)
 }
 
 function checkValidity(cert: X509Certificate, role: string, now: Date): void {

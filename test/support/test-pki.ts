@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { ensureDevPki } from '../../src/pki/dev-pki'
 import { OpensslCredentialMinter } from '../../src/pki/openssl-credential-minter'
-import { parseTrustCertificate } from '../../src/pki/trust-certificate'
+import { parseTrustCertificate } from '../../src/pki/certificates'
 
 export interface TestPki {
   readonly dir: string

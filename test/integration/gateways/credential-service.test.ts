@@ -8,7 +8,7 @@ import { buildCredentialBlob, credentialBlobCertificate, splitCredentialBlob } f
 import { crc32 } from '../../../src/cups/crc32'
 import { CredentialService } from '../../../src/gateways/credential-service'
 import type { CredentialKind } from '../../../src/gateways/credential-service'
-import { isIssuedBy } from '../../../src/pki/certificate-expiry'
+import { isIssuedBy } from '../../../src/pki/certificates'
 import type { OpensslCredentialMinter } from '../../../src/pki/openssl-credential-minter'
 import { MemoryBlobStore } from '../../../src/storage/memory-blob-store'
 import { fixturesDir } from '../../support/fixtures'

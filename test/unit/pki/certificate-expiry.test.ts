@@ -1,6 +1,7 @@
 // certificate-expiry: dates and issuer checks against fixed certificates made once with OpenSSL 3.0.19.
 import { describe, expect, it } from 'vitest'
-import { certificateNotAfter, expiresWithin, isIssuedBy, parseCertificateTime } from '../../../src/pki/certificate-expiry'
+import { certificateNotAfter, expiresWithin, parseCertificateTime } from '../../../src/pki/certificate-expiry'
+import { isIssuedBy } from '../../../src/pki/certificates'
 
 // Self-signed "Expiry Test CA", notAfter Nov  3 22:10:38 2126 GMT (GeneralizedTime: past 2049).
 const CA_PEM = `-----BEGIN CERTIFICATE-----

@@ -8,7 +8,8 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseCertificateTime } from '../../../src/pki/certificate-expiry'
 import { ensureDevPki } from '../../../src/pki/dev-pki'
-import { checkServerHost, parseCertificates, preflightTrust } from '../../../src/pki/trust-preflight'
+import { parseCertificates } from '../../../src/pki/certificates'
+import { checkServerHost, preflightTrust } from '../../../src/pki/trust-preflight'
 
 const execFileAsync = promisify(execFile)
 const DAY_MS = 86_400_000
