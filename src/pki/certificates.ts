@@ -25,11 +25,11 @@ export function parseCertificates(content: Buffer, source: string): X509Certific
  * blob (cups-protocol.md §3, §4), so a file with a chain is refused rather than truncated to its first.
  */
 export function parseTrustCertificate(content: Buffer, source: string): Buffer {
-  const certificates = parseCertificates(content, source)
-  if (certificates.length !== 1) {
-    throw new Error(`${source}: holds ${certificates.length} certificates; a station trusts exactly one`)
+  const [certificate, ...more] = parseCertificates(content, source)
+  if (certificate === undefined || more.length > 0) {
+    throw new Error(`${source}: holds ${more.length + 1} certificates; a station trusts exactly one`)
   }
-  return (certificates[0]!).raw
+  return certificate.raw
 }
 
 /** True when issuer's subject issued cert (names and key identifiers match) and its key signed it. */
