@@ -1,5 +1,6 @@
 # Multi-stage build: compile TypeScript with dev dependencies, run on a slim image with only what runs.
-FROM node:22-bookworm-slim AS build
+# Node 20: the version the test suite runs on (see package.json engines).
+FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -7,7 +8,7 @@ COPY tsconfig.json tsconfig.build.json index.ts ./
 COPY src ./src
 RUN npm run build
 
-FROM node:22-bookworm-slim
+FROM node:20-bookworm-slim
 # The OpenSSL CLI mints gateway credentials; slim images do not ship it.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends openssl \

@@ -27,7 +27,11 @@ export function buildApp(deps: AppDeps, tls?: ServerOptions): FastifyInstance<Ht
   const { limits } = deps
   const app = Fastify({
     // Node checks request and header timeouts on this interval (30 s by default), so it bounds how exact they are.
-    https: tls === undefined ? null : { ...tls, connectionsCheckingInterval: Math.min(1000, limits.requestTimeoutMs) },
+    // Stations before 2.0.2 send no Host header (cups-protocol.md §2.1); Node 20 would answer them 400.
+    https:
+      tls === undefined
+        ? null
+        : { ...tls, connectionsCheckingInterval: Math.min(1000, limits.requestTimeoutMs), requireHostHeader: false },
     bodyLimit: limits.bodyLimitBytes,
     // A gateway sends one small request and waits; anything slower is a broken or hostile client.
     requestTimeout: limits.requestTimeoutMs,

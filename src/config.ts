@@ -119,6 +119,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     if (raw === undefined) return undefined
     try {
       checkStationUri(raw, kind)
+      // We only listen on TLS, so a station sent to http:// here would fail every contact after the redirect.
+      if (kind === 'cups' && !/^https:/i.test(raw)) throw new Error('must be https://host:port: this server only speaks TLS')
       return raw
     } catch (err) {
       problems.push(`${name}: ${(err as Error).message}`)

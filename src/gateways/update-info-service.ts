@@ -57,7 +57,7 @@ export class UpdateInfoService {
       } else {
         this.countFailure(err, request.eui, 'request', log)
       }
-      return NO_CHANGE
+      return Buffer.from(NO_CHANGE)
     } finally {
       clearTimeout(timer)
     }

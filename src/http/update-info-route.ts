@@ -35,8 +35,10 @@ export function updateInfoRoute(app: FastifyInstance, options: UpdateInfoRouteOp
     scope.post('/update-info', async (request, reply) => {
       if (request.body === undefined) throw new InvalidRequestError('body: missing')
       const updateInfo = parseUpdateInfoRequest(request.body)
+      // Every later line of this request, refusals in the error handler included, names the gateway.
+      request.log = request.log.child({ eui: updateInfo.eui })
       const body = await options.service.respond(updateInfo, callerFromRequest(request), request.log)
-      request.log.info({ eui: updateInfo.eui, length: body.length }, 'update-info answered')
+      request.log.info({ length: body.length }, 'update-info answered')
       // A Buffer is sent as-is with Content-Length; the station cannot read a chunked body (rule 11).
       return reply.code(200).type('application/octet-stream').send(body)
     })

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { postUpdateInfo } from '../support/https-client'
@@ -108,6 +109,20 @@ describe('access to /update-info over TLS', () => {
     const error = JSON.parse(result.body.toString()) as { code: unknown; message: unknown }
     expect(typeof error.code).toBe('string')
     expect(typeof error.message).toBe('string')
+  })
+
+  it('answers a station that sends no Host header (Basics Station before 2.0.2)', async () => {
+    const body = requestFor('::44')
+    const raw = await new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = []
+      const socket = tls.connect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: server.caPem }, () => {
+        socket.write(`POST /update-info HTTP/1.1\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`)
+      })
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+      socket.on('end', () => { resolve(Buffer.concat(chunks).toString('latin1')); })
+      socket.on('error', reject)
+    })
+    expect(raw.startsWith('HTTP/1.1 200')).toBe(true)
   })
 
   it('answers 413 for an oversize body', async () => {

@@ -95,6 +95,7 @@ describe('loadConfig', () => {
 
   it.each([
     ['CUPS_URI without a port', { CUPS_URI: 'https://cups.example.com' }],
+    ['CUPS_URI over plain http', { CUPS_URI: 'http://cups.example.com:8080' }],
     ['TC_URI with a path', { TC_URI: 'wss://lns.example.com:8887/api' }],
     ['TC_URI over 127 bytes', { TC_URI: `wss://${'a'.repeat(120)}.com:1` }],
     ['a negative port', { PORT: '-1' }],
