@@ -33,6 +33,8 @@ export interface EnsureContext {
   readonly known?: StoredBlob | undefined
   /** Fires when the request was answered without waiting for this work (the response deadline). */
   readonly signal?: AbortSignal | undefined
+  /** Told how to undo each first bundle this work creates, should the request be answered without it. */
+  readonly onCreated?: ((undo: () => Promise<void>) => void) | undefined
 }
 
 /** What a usable stored blob holds, as far as renewal decisions go. */
@@ -67,17 +69,17 @@ export class CredentialService {
    */
   async ensure(kind: CredentialKind, eui: string, context: EnsureContext = {}): Promise<Buffer | undefined> {
     const stored = context.known ?? (await this.stored(kind, eui))
-    if (stored === undefined) return this.mintOnce(kind, eui, undefined, context.signal)
+    if (stored === undefined) return this.mintOnce(kind, eui, undefined, context)
     const inspection = this.inspect(kind, eui, stored.body)
     if (inspection === undefined) return undefined
     const { certificate, notAfter, trust } = inspection
     if (certificate === undefined || notAfter === undefined) return stored.body
     if (expiresWithin(notAfter, this.options.minValidDays, this.now())) {
-      return this.mintOnce(kind, eui, stored, context.signal)
+      return this.mintOnce(kind, eui, stored, context)
     }
     const currentTrust = this.options.trust()[kind]
     if (!trust.equals(currentTrust) && this.options.issuedByUs(certificate)) {
-      return this.rewrapOnce(kind, eui, stored, currentTrust, context.signal)
+      return this.rewrapOnce(kind, eui, stored, currentTrust, context)
     }
     // Bundles another tool dropped in are served as they are, whatever their trust.
     return stored.body
@@ -116,12 +118,12 @@ export class CredentialService {
     eui: string,
     stored: StoredBlob,
     trust: Buffer,
-    signal: AbortSignal | undefined,
+    context: EnsureContext,
   ): Promise<Buffer | undefined> {
     return this.minting.run(`${kind}:${eui}`, async () => {
       const { certificate, key } = splitCredentialBlob(stored.body)
       const blob = buildCredentialBlob({ trust, certificate, privateKey: key })
-      return this.store(kind, eui, blob, stored, signal, () => {
+      return this.store(kind, eui, blob, stored, context, () => {
         this.options.log.info(
           { audit: 'credential-rewrapped', eui, kind, why: 'trust-changed', crc: crc32(blob), length: blob.length },
           'rebuilt gateway credential with the new trust certificate',
@@ -135,16 +137,16 @@ export class CredentialService {
     kind: CredentialKind,
     eui: string,
     previous: StoredBlob | undefined,
-    signal: AbortSignal | undefined,
+    context: EnsureContext,
   ): Promise<Buffer | undefined> {
-    return this.minting.run(`${kind}:${eui}`, () => this.mint(kind, eui, previous, signal))
+    return this.minting.run(`${kind}:${eui}`, () => this.mint(kind, eui, previous, context))
   }
 
   private async mint(
     kind: CredentialKind,
     eui: string,
     previous: StoredBlob | undefined,
-    signal: AbortSignal | undefined,
+    context: EnsureContext,
   ): Promise<Buffer | undefined> {
     const credential = await this.options.minter.mint(eui)
     const blob = buildCredentialBlob({
@@ -152,7 +154,7 @@ export class CredentialService {
       certificate: credential.certificate,
       privateKey: credential.privateKey,
     })
-    return this.store(kind, eui, blob, previous, signal, () => {
+    return this.store(kind, eui, blob, previous, context, () => {
       this.options.metrics?.increment('credentials_minted_total', { kind })
       this.options.log.info(
         {
@@ -174,13 +176,15 @@ export class CredentialService {
    * Create (If-None-Match) or replace (If-Match) the stored blob; a lost race serves the winner instead.
    * Once `signal` fires the caller has answered without this blob, so nothing new is stored: a bundle the
    * gateway never received would mark it provisioned and lock its anonymous first contact out for good.
+   * For the same reason a first bundle stored in time is reported to onCreated, so the caller can undo it
+   * if the answer goes out without it after all.
    */
   private async store(
     kind: CredentialKind,
     eui: string,
     blob: Buffer,
     previous: StoredBlob | undefined,
-    signal: AbortSignal | undefined,
+    { signal, onCreated }: EnsureContext,
     onStored: () => void,
   ): Promise<Buffer | undefined> {
     const { store, keyFor, log } = this.options
@@ -202,6 +206,7 @@ export class CredentialService {
       await this.undoCreate(key, etag, eui, kind)
       signal.throwIfAborted()
     }
+    if (previous === undefined) onCreated?.(() => this.undoCreate(key, etag, eui, kind))
     onStored()
     return blob
   }

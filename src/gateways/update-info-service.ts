@@ -11,7 +11,7 @@ import type { Metrics } from '../metrics'
 import type { StoredBlob } from '../storage/blob-store'
 import { authorizeCaller } from './access-policy'
 import type { Caller, Proof } from './access-policy'
-import type { CredentialKind, CredentialService } from './credential-service'
+import type { CredentialKind, CredentialService, EnsureContext } from './credential-service'
 import type { GatewayRegistry } from './gateway-registry'
 
 export interface UpdateInfoServiceOptions {
@@ -40,15 +40,19 @@ export class UpdateInfoService {
   async respond(request: UpdateInfoRequest, caller: Caller, log: Logger): Promise<Buffer> {
     // Past the deadline the station has its answer; the abandoned work must not store bundles it never got.
     const abandoned = new AbortController()
+    const undoCreations: (() => Promise<void>)[] = []
+    const work = { signal: abandoned.signal, onCreated: (undo: () => Promise<void>) => undoCreations.push(undo) }
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
         abandoned.abort()
+        // E.g. the CUPS bundle was stored in time but the TC mint was not: the station gets neither.
+        void Promise.all(undoCreations.map((undo) => undo()))
         reject(new DeadlineExceeded())
       }, this.options.deadlineMs)
     })
     try {
-      return await Promise.race([this.decide(request, caller, log, abandoned.signal), deadline])
+      return await Promise.race([this.decide(request, caller, log, work), deadline])
     } catch (err) {
       if (err instanceof AppError) throw err
       if (err instanceof DeadlineExceeded) {
@@ -63,7 +67,7 @@ export class UpdateInfoService {
     }
   }
 
-  private async decide(request: UpdateInfoRequest, caller: Caller, log: Logger, signal: AbortSignal): Promise<Buffer> {
+  private async decide(request: UpdateInfoRequest, caller: Caller, log: Logger, work: EnsureContext): Promise<Buffer> {
     const { credentials, cupsUri, tcUri, bootstrapPolicy, registry, isFactoryCertificate } = this.options
     const eui = request.eui
     const authorize = (stored: StoredBlob | undefined): Promise<Proof> =>
@@ -83,8 +87,11 @@ export class UpdateInfoService {
     }
 
     // One after the other: at most one mint per gateway at a time, also within a request.
-    const cupsCredentials = await this.credential('cups', eui, log, signal, storedCups)
-    const tcCredentials = tcUri === undefined ? undefined : await this.credential('tc', eui, log, signal)
+    const cupsCredentials = await this.credential('cups', eui, log, { ...work, known: storedCups })
+    // A caller who proved nothing gets the TC key only together with its own CUPS identity: otherwise,
+    // while CUPS minting fails, every anonymous request would walk away with the TC key.
+    const tcWanted = tcUri !== undefined && (proof !== 'bootstrap' || cupsCredentials !== undefined)
+    const tcCredentials = tcWanted ? await this.credential('tc', eui, log, work) : undefined
     const desired: { -readonly [K in keyof DesiredGatewayState]: DesiredGatewayState[K] } = {}
     if (cupsUri !== undefined) desired.cupsUri = cupsUri
     if (cupsCredentials !== undefined) desired.cupsCredentials = cupsCredentials
@@ -95,6 +102,8 @@ export class UpdateInfoService {
     }
 
     const response = planUpdate(request, desired)
+    // Past the deadline the station already has "no change": these deliveries never happened.
+    work.signal?.throwIfAborted()
     this.auditDelivery(eui, proof, 'cups', response.cupsCredentials, log)
     this.auditDelivery(eui, proof, 'tc', response.tcCredentials, log)
     return encodeUpdateInfoResponse(response)
@@ -105,11 +114,10 @@ export class UpdateInfoService {
     kind: CredentialKind,
     eui: string,
     log: Logger,
-    signal: AbortSignal,
-    known?: StoredBlob,
+    context: EnsureContext,
   ): Promise<Buffer | undefined> {
     try {
-      const blob = await this.options.credentials.ensure(kind, eui, { known, signal })
+      const blob = await this.options.credentials.ensure(kind, eui, context)
       if (blob === undefined) this.options.metrics.increment('unusable_bundles_total', { kind })
       return blob
     } catch (err) {

@@ -130,13 +130,31 @@ describe('UpdateInfoService under faults', () => {
     expect(await inner.list('cups/')).toEqual([])
   })
 
-  it('withholds only the credentials a failing mint could not produce', async () => {
-    const failing: CredentialMinter = { mint: () => Promise.reject(new MintingError('openssl req: timed out')) }
-    const { service, metrics } = build(new MemoryBlobStore(), { minter: failing })
-    // No credentials at all: the TC URI is withheld too, so the station keeps polling instead of failing at the LNS.
+  it('gives a bootstrap caller no TC key while its CUPS identity cannot be minted', async () => {
+    let calls = 0
+    const cupsFails: CredentialMinter = {
+      mint: (eui) => (++calls === 1 ? Promise.reject(new MintingError('openssl req: timed out')) : minter.mint(eui)),
+    }
+    const store = new MemoryBlobStore()
+    const { service, metrics } = build(store, { minter: cupsFails })
+    // No CUPS bundle: no TC key and no TC URI either, so the station keeps polling instead of failing at the LNS.
     expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
-    expect(metrics.value('mint_failures_total')).toBe(2)
-    expect(metrics.value('credentials_minted_total', { kind: 'cups' })).toBe(0)
+    expect(metrics.value('mint_failures_total')).toBe(1)
+    expect(await store.list('cups/')).toEqual([])
+    // Once CUPS minting works again the gateway gets everything in one answer.
+    const segments = decodeUpdateInfoResponse(await service.respond(request, anonymous, log))
+    expect(Object.keys(segments).sort()).toEqual(['cupsCredentials', 'tcCredentials', 'tcUri', 'trailing'])
+  })
+
+  it('undoes a first CUPS bundle stored in time when the TC mint misses the deadline', async () => {
+    let calls = 0
+    const tcSlow: CredentialMinter = { mint: (eui) => (++calls === 2 ? delay(400) : Promise.resolve()).then(() => minter.mint(eui)) }
+    const store = new MemoryBlobStore()
+    const { service } = build(store, { minter: tcSlow, deadlineMs: 200 })
+    expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
+    await delay(700)
+    // Neither bundle stays: the station got neither, and its next anonymous contact must still be a first contact.
+    expect(await store.list('cups/')).toEqual([])
   })
 
   it('does not trust a cached "no bundle" when a caller who proved nothing asks for keys', async () => {
