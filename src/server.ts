@@ -14,6 +14,7 @@ import { readTlsMaterial, TlsReloader } from './http/tls-reloader'
 import type { TlsMaterial } from './http/tls-reloader'
 import { Metrics } from './metrics'
 import { isIssuedBy } from './pki/certificates'
+import { CaSnapshot } from './pki/ca-snapshot'
 import { ensureDevPki } from './pki/dev-pki'
 import { OpensslCredentialMinter } from './pki/openssl-credential-minter'
 import { preflightTrust } from './pki/trust-preflight'
@@ -43,21 +44,53 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
   const metrics = new Metrics()
   const store = new CachedBlobStore(createBlobStore(config, log), storage.cacheTtlMs)
+  // Swapped as a whole when a reload passes preflight; credentials built after that use the new trust and CA.
+  let pki = readPkiFiles(tls)
+  let staged = pki
+  const tlsFiles = {
+    serverCertFile: tls.serverCertFile,
+    serverKeyFile: tls.serverKeyFile,
+    clientCaFiles: [tls.caCertFile, ...(cups.bootstrapCaFile === undefined ? [] : [cups.bootstrapCaFile])],
+    // During a CA rotation the previous CA still vouches for the certificates gateways hold.
+    optionalClientCaFiles: [tls.previousCaCertFile],
+    relatedFiles: [tls.cupsTrustFile, tls.tcTrustFile],
+  }
+  // A station verifies us with the one trust certificate we hand out and by DNS name only:
+  // refuse to start (or, on reload, keep the old context) rather than serve what it would reject.
+  const preflight = (material: TlsMaterial): void => {
+    staged = readPkiFiles(tls)
+    preflightTrust({ cupsTrust: staged.cups, serverCertificatePem: material.cert, cupsUri: cups.cupsUri })
+  }
+  const adopt = (): void => {
+    if (!staged.cups.equals(pki.cups) || !staged.tc.equals(pki.tc)) {
+      log.warn('trust certificates changed: each gateway gets its bundle with the new trust on its next contact')
+    }
+    if (!staged.ca.equals(pki.ca) || !staged.caKey.equals(pki.caKey)) {
+      log.warn('gateway CA changed: new and renewed gateway certificates come from the new CA')
+      caSnapshot.write(staged.ca, staged.caKey).catch((err: unknown) => {
+        log.error({ err }, 'could not switch minting to the new CA; it still mints with the previous one')
+      })
+    }
+    pki = staged
+  }
+  const material = await readTlsMaterial(tlsFiles)
+  preflight(material)
+
+  const caSnapshot = await CaSnapshot.create(pki.ca, pki.caKey)
   const minter = new OpensslCredentialMinter({
-    caCertPath: tls.caCertFile,
-    caKeyPath: tls.caKeyFile,
+    caCertPath: caSnapshot.certPath,
+    caKeyPath: caSnapshot.keyPath,
     validityDays: credentials.validityDays,
     timeoutMs: credentials.mintTimeoutMs,
     maxConcurrent: credentials.mintConcurrency,
   })
-  // Swapped as a whole when a reload passes preflight; credentials built after that use the new trust.
-  let pki = readPkiFiles(tls)
-  let staged = pki
   const credentialService = new CredentialService({
     store,
     minter,
     trust: () => pki,
-    issuedByUs: (certificate) => isIssuedBy(certificate, pki.ca),
+    // Certificates from the previous CA are ours too: renewing them is how a CA rotation completes.
+    issuedByUs: (certificate) =>
+      isIssuedBy(certificate, pki.ca) || (pki.previousCa !== undefined && isIssuedBy(certificate, pki.previousCa)),
     keyFor: (kind, eui) => {
       const keys = storageKeys(storage.prefix, eui)
       return kind === 'cups' ? keys.cupsCredentials : keys.tcCredentials
@@ -86,34 +119,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }
   if (cups.tcUri === undefined) log.warn('TC_URI is not set: gateways get no LNS URI and no TC credentials')
 
-  const tlsFiles = {
-    serverCertFile: tls.serverCertFile,
-    serverKeyFile: tls.serverKeyFile,
-    clientCaFiles: [tls.caCertFile, ...(cups.bootstrapCaFile === undefined ? [] : [cups.bootstrapCaFile])],
-    // During a CA rotation the previous CA still vouches for the certificates gateways hold.
-    optionalClientCaFiles: [tls.previousCaCertFile],
-    relatedFiles: [tls.cupsTrustFile, tls.tcTrustFile],
-  }
-  // A station verifies us with the one trust certificate we hand out and by DNS name only:
-  // refuse to start (or, on reload, keep the old context) rather than serve what it would reject.
-  const preflight = (material: TlsMaterial): void => {
-    staged = readPkiFiles(tls)
-    preflightTrust({ cupsTrust: staged.cups, serverCertificatePem: material.cert, cupsUri: cups.cupsUri })
-  }
-  const adopt = (): void => {
-    if (!staged.cups.equals(pki.cups) || !staged.tc.equals(pki.tc)) {
-      log.warn('trust certificates changed: each gateway gets its bundle with the new trust on its next contact')
-    }
-    pki = staged
-  }
-  const material = await readTlsMaterial(tlsFiles)
-  preflight(material)
-
   const app = buildApp(
     { service, metrics, limits: config.server, logger: log },
     serverTlsOptions(material, config.server.idleTimeoutMs),
   )
-  await app.listen({ host: config.server.host, port: config.server.port })
+  try {
+    await app.listen({ host: config.server.host, port: config.server.port })
+  } catch (err) {
+    await caSnapshot.remove()
+    throw err
+  }
   const reloader = new TlsReloader({ server: app.server, files: tlsFiles, baseOptions: TLS_CONTEXT_OPTIONS, preflight, onReloaded: adopt, log })
   reloader.watch()
   const address = app.server.address()
@@ -127,6 +142,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     close: async () => {
       reloader.close()
       await app.close()
+      await caSnapshot.remove()
     },
   }
 }

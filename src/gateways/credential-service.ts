@@ -42,6 +42,8 @@ interface Inspection {
   readonly trust: Buffer
   readonly certificate: Buffer | undefined
   readonly notAfter: Date | undefined
+  /** A foreign bundle's coming expiry has been logged. */
+  expiryReported?: boolean
 }
 
 
@@ -75,7 +77,14 @@ export class CredentialService {
     const { certificate, notAfter, trust } = inspection
     if (certificate === undefined || notAfter === undefined) return stored.body
     if (expiresWithin(notAfter, this.options.minValidDays, this.now())) {
-      return this.mintOnce(kind, eui, stored, context)
+      if (this.options.issuedByUs(certificate)) return this.mintOnce(kind, eui, stored, context)
+      // Another tool's bundle (its own CA, maybe its LNS's): replacing it with ours could lock the gateway
+      // out there, so renewing it stays that tool's job. Said once per stored copy.
+      if (!inspection.expiryReported) {
+        inspection.expiryReported = true
+        this.options.log.warn({ eui, kind, notAfter: notAfter.toISOString() }, 'a bundle another CA issued expires soon; not renewed here')
+      }
+      return stored.body
     }
     const currentTrust = this.options.trust()[kind]
     if (!trust.equals(currentTrust) && this.options.issuedByUs(certificate)) {

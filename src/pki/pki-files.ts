@@ -1,11 +1,15 @@
-// readPkiFiles: the certificates a reload may change besides the TLS pair: the trusts we hand out and our CA.
-import { readFileSync } from 'node:fs'
+// readPkiFiles: what a reload may change besides the TLS pair: the trusts we hand out and the CA we mint with.
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
 import { parseTrustCertificate } from './certificates'
 
 export interface PkiFiles {
   readonly cupsTrustFile: string
   readonly tcTrustFile: string
   readonly caCertFile: string
+  readonly caKeyFile: string
+  /** Present only during a CA rotation. */
+  readonly previousCaCertFile: string
 }
 
 export interface PkiCertificates {
@@ -15,10 +19,30 @@ export interface PkiCertificates {
   readonly tc: Buffer
   /** DER of the CA that signs gateway certificates now. */
   readonly ca: Buffer
+  /** Its private key, as read (PEM); only ever written to the minter's private copy. */
+  readonly caKey: Buffer
+  /** DER of the CA before a rotation, whose certificates we still renew as our own. */
+  readonly previousCa: Buffer | undefined
 }
 
-/** Synchronous on purpose: it runs inside a reload's preflight, and the files are a few hundred bytes. */
+/**
+ * Synchronous on purpose: it runs inside a reload's preflight, and the files are a few hundred bytes.
+ * Throws naming the file when a trust is not exactly one certificate or the CA key does not match its
+ * certificate (a rotation that replaced only one of the two).
+ */
 export function readPkiFiles(files: PkiFiles): PkiCertificates {
   const read = (file: string): Buffer => parseTrustCertificate(readFileSync(file), file)
-  return { cups: read(files.cupsTrustFile), tc: read(files.tcTrustFile), ca: read(files.caCertFile) }
+  const ca = read(files.caCertFile)
+  const caKey = readFileSync(files.caKeyFile)
+  const keySpki = createPublicKey(createPrivateKey(caKey)).export({ type: 'spki', format: 'der' })
+  if (!keySpki.equals(new X509Certificate(ca).publicKey.export({ type: 'spki', format: 'der' }))) {
+    throw new Error(`${files.caKeyFile}: does not match ${files.caCertFile}; replace both together`)
+  }
+  return {
+    cups: read(files.cupsTrustFile),
+    tc: read(files.tcTrustFile),
+    ca,
+    caKey,
+    previousCa: existsSync(files.previousCaCertFile) ? read(files.previousCaCertFile) : undefined,
+  }
 }

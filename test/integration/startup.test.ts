@@ -48,6 +48,47 @@ describe('startup refuses what a station could not use', () => {
 })
 
 describe('reload on demand (SIGHUP)', () => {
+  it('rotates the gateway CA without downtime: old certificates still work, new ones come from the new CA', async () => {
+    const home = await mkdtemp(path.join(os.tmpdir(), 'cups-rotate-'))
+    const first = await startTestServer({}, home)
+    await first.stop()
+    const certs = path.join(home, 'certs')
+    // The trusts gateways hold (ours and the LNS's) stay put: pin them before rotating the CA that signs gateways.
+    await writeFile(path.join(home, 'server-ca.pem'), await readFile(path.join(certs, 'ca.crt')))
+    const pinned = path.join(home, 'server-ca.pem')
+    const server = await startTestServer({ CUPS_TRUST_PATH: pinned, TC_TRUST_PATH: pinned }, home)
+    try {
+      const station = async (router: string): Promise<StationSimulator> => {
+        const simulated = new StationSimulator({ router, home: path.join(home, router.replace(/:/g, '_')) })
+        await simulated.setFile('cups.uri', `https://localhost:${server.port}`)
+        await simulated.setFile('cups.trust', server.caPem)
+        return simulated
+      }
+      const veteran = await station('::a1')
+      expect((await veteran.contact()).status).toBe(200)
+
+      await writeFile(path.join(certs, 'ca-previous.crt'), await readFile(path.join(certs, 'ca.crt')))
+      await run('openssl', [
+        'req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-noenc',
+        '-keyout', path.join(certs, 'ca.key'), '-out', path.join(certs, 'ca.crt'), '-subj', '/CN=Rotated gateway CA', '-days', '30',
+        '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      ])
+      expect(await server.reload('SIGHUP')).toBe(true)
+
+      const again = await veteran.contact()
+      expect([again.mode, again.status]).toEqual(['both', 200])
+      expect(again.segments).toEqual({ trailing: 0 })
+      const newcomer = await station('::a2')
+      await newcomer.contact()
+      const issuer = new X509Certificate(await newcomer.file('cups.crt')).issuer
+      expect(issuer).toBe('CN=Rotated gateway CA')
+      expect((await newcomer.contact()).body).toEqual(Buffer.alloc(14))
+    } finally {
+      await server.stop()
+      await rm(home, { recursive: true, force: true })
+    }
+  })
+
   it('hands each gateway its TC bundle once with a new LNS trust, same certificate and key', async () => {
     const home = await mkdtemp(path.join(os.tmpdir(), 'cups-trust-'))
     const lnsTrust = path.join(home, 'lns-ca.pem')

@@ -127,6 +127,22 @@ describe('CredentialService', () => {
     expect(await credentials.ensure('tc', EUI, undefined)).toEqual(foreign)
   })
 
+  it('does not replace an expiring bundle another CA issued', async () => {
+    const tcFiles = path.join(fixturesDir(), 'tc-files-written')
+    const foreign = buildCredentialBlob({
+      trust: readFileSync(path.join(tcFiles, 'tc.trust')),
+      certificate: readFileSync(path.join(tcFiles, 'tc.crt')),
+      privateKey: readFileSync(path.join(tcFiles, 'tc.key')),
+    })
+    const farFuture = () => new Date(Date.UTC(2100, 0, 1))
+    const { store, credentials } = service(new MemoryBlobStore(), farFuture)
+    await store.put(`cups/${EUI}/tc_cred.bin`, foreign)
+    const mint = vi.spyOn(minter, 'mint')
+    expect(await credentials.ensure('tc', EUI)).toEqual(foreign)
+    expect(mint).not.toHaveBeenCalled()
+    mint.mockRestore()
+  })
+
   it('serves a token bundle dropped in by another tool as it is, without minting', async () => {
     const { store, credentials } = service()
     const tokenBlob = buildCredentialBlob({ trust, token: 'Authorization: Bearer abc' })
