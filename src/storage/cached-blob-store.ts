@@ -13,6 +13,9 @@ interface Entry {
  */
 export class CachedBlobStore implements BlobStore {
   private readonly entries = new Map<string, Entry>()
+  /** Counts our writes; writtenAt says when each key was last written, so a slower read cannot undo it. */
+  private writes = 0
+  private readonly writtenAt = new Map<string, number>()
 
   constructor(
     private readonly inner: BlobStore,
@@ -24,8 +27,10 @@ export class CachedBlobStore implements BlobStore {
   async get(key: string): Promise<StoredBlob | undefined> {
     const entry = this.entries.get(key)
     if (entry && entry.expiresAt > this.now()) return entry.blob
+    const writesBefore = this.writes
     const blob = await this.inner.get(key)
-    this.remember(key, blob)
+    // A put or delete that landed while this read was under way knows better than the read.
+    if ((this.writtenAt.get(key) ?? 0) <= writesBefore) this.remember(key, blob)
     return blob
   }
 
@@ -37,6 +42,7 @@ export class CachedBlobStore implements BlobStore {
 
   async put(key: string, body: Buffer, condition?: PutCondition): Promise<{ etag: string }> {
     this.entries.delete(key)
+    this.writtenAt.set(key, ++this.writes)
     const result = await this.inner.put(key, body, condition)
     this.remember(key, { body: Buffer.from(body), etag: result.etag })
     return result
@@ -44,6 +50,7 @@ export class CachedBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     this.entries.delete(key)
+    this.writtenAt.set(key, ++this.writes)
     await this.inner.delete(key)
   }
 

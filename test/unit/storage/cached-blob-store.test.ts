@@ -72,6 +72,24 @@ describe('CachedBlobStore', () => {
     expect(await reads('c')).toBe(7)
   })
 
+  it('does not let a read that was under way during a write cache the older answer', async () => {
+    const inner = new MemoryBlobStore()
+    const cached = new CachedBlobStore(inner, 60_000)
+    let releaseRead: () => void = () => undefined
+    const gate = new Promise<void>((resolve) => (releaseRead = resolve))
+    const realGet = inner.get.bind(inner)
+    vi.spyOn(inner, 'get').mockImplementationOnce(async (key) => {
+      const before = await realGet(key) // reads "absent" now...
+      await gate // ...and answers only after the write below
+      return before
+    })
+    const slowRead = cached.get('k')
+    await cached.put('k', Buffer.from('written'))
+    releaseRead()
+    expect(await slowRead).toBeUndefined()
+    expect((await cached.get('k'))?.body.toString()).toBe('written')
+  })
+
   it('caches nothing with a TTL of 0', async () => {
     const { cached, get } = setup(0)
     await cached.get('k')
