@@ -76,6 +76,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const material = await readTlsMaterial(tlsFiles)
   preflight(material)
 
+  // Certificates from the previous CA are ours too: renewing them is how a CA rotation completes.
+  const issuedByUs = (certificate: Buffer): boolean =>
+    isIssuedBy(certificate, pki.ca) || (pki.previousCa !== undefined && isIssuedBy(certificate, pki.previousCa))
+  const factoryCa = cups.bootstrapCaFile === undefined ? undefined : await readFile(cups.bootstrapCaFile)
+  const isFactoryCertificate = (certificate: Buffer): boolean => factoryCa !== undefined && isIssuedBy(certificate, factoryCa)
   const caSnapshot = await CaSnapshot.create(pki.ca, pki.caKey)
   const minter = new OpensslCredentialMinter({
     caCertPath: caSnapshot.certPath,
@@ -88,9 +93,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     store,
     minter,
     trust: () => pki,
-    // Certificates from the previous CA are ours too: renewing them is how a CA rotation completes.
-    issuedByUs: (certificate) =>
-      isIssuedBy(certificate, pki.ca) || (pki.previousCa !== undefined && isIssuedBy(certificate, pki.previousCa)),
+    issuedByUs,
+    acceptsClientCertificate: (certificate) => issuedByUs(certificate) || isFactoryCertificate(certificate),
     keyFor: (kind, eui) => {
       const keys = storageKeys(storage.prefix, eui)
       return kind === 'cups' ? keys.cupsCredentials : keys.tcCredentials
@@ -99,7 +103,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     log,
     metrics,
   })
-  const factoryCa = cups.bootstrapCaFile === undefined ? undefined : await readFile(cups.bootstrapCaFile)
   const service = new UpdateInfoService({
     credentials: credentialService,
     cupsUri: cups.cupsUri,
@@ -110,7 +113,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       (eui) => storageKeys(storage.prefix, eui).settings,
       await readAllowlist(cups.bootstrapAllowlist),
     ),
-    isFactoryCertificate: (der) => factoryCa !== undefined && isIssuedBy(der, factoryCa),
+    isFactoryCertificate,
     deadlineMs: config.server.responseDeadlineMs,
     metrics,
   })

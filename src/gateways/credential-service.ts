@@ -21,6 +21,8 @@ export interface CredentialServiceOptions {
   readonly trust: () => Readonly<Record<CredentialKind, Buffer>>
   /** True for a certificate our CA issued; only our own bundles are rebuilt when the trust changes. */
   readonly issuedByUs: (certificate: Buffer) => boolean
+  /** True for a client certificate this server's TLS accepts; a CUPS bundle with any other would lock its gateway out. */
+  readonly acceptsClientCertificate: (certificate: Buffer) => boolean
   readonly keyFor: (kind: CredentialKind, eui: string) => string
   readonly minValidDays: number
   readonly log: Logger
@@ -105,6 +107,9 @@ export class CredentialService {
     try {
       checkCredentialBlob(blob)
       const certificate = credentialBlobCertificate(blob)
+      if (kind === 'cups' && certificate !== undefined && !this.options.acceptsClientCertificate(certificate)) {
+        throw new Error('its client certificate is from a CA this server does not accept: the gateway could not authenticate with it')
+      }
       inspection = {
         trust: splitCredentialBlob(blob).trust,
         certificate,

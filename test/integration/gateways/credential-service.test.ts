@@ -36,7 +36,17 @@ describe('CredentialService', () => {
     const issuedByUs = (certificate: Buffer) => isIssuedBy(certificate, trust)
     return {
       store,
-      credentials: new CredentialService({ store, minter, trust: currentTrust, issuedByUs, keyFor, minValidDays: 30, log, now }),
+      credentials: new CredentialService({
+        store,
+        minter,
+        trust: currentTrust,
+        issuedByUs,
+        acceptsClientCertificate: issuedByUs,
+        keyFor,
+        minValidDays: 30,
+        log,
+        now,
+      }),
     }
   }
 
@@ -141,6 +151,19 @@ describe('CredentialService', () => {
     expect(await credentials.ensure('tc', EUI)).toEqual(foreign)
     expect(mint).not.toHaveBeenCalled()
     mint.mockRestore()
+  })
+
+  it('withholds a CUPS bundle whose client certificate this server would not accept', async () => {
+    const tcFiles = path.join(fixturesDir(), 'tc-files-written')
+    const foreignIdentity = buildCredentialBlob({
+      trust,
+      certificate: readFileSync(path.join(tcFiles, 'tc.crt')),
+      privateKey: readFileSync(path.join(tcFiles, 'tc.key')),
+    })
+    const { store, credentials } = service()
+    await store.put(`cups/${EUI}/cups_cred.bin`, foreignIdentity)
+    expect(await credentials.ensure('cups', EUI)).toBeUndefined()
+    expect(lines.some((line) => line.includes('a CA this server does not accept'))).toBe(true)
   })
 
   it('serves a token bundle dropped in by another tool as it is, without minting', async () => {

@@ -52,6 +52,7 @@ describe('UpdateInfoService under faults', () => {
       minter: options.minter ?? minter,
       trust: () => ({ cups: trust, tc: trust }),
       issuedByUs: () => true,
+      acceptsClientCertificate: () => true,
       keyFor: (kind, eui) => `cups/${eui}/${kind}_cred.bin`,
       minValidDays: 30,
       log,
