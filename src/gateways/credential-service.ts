@@ -162,7 +162,7 @@ export class CredentialService {
     previous: StoredBlob | undefined,
     context: EnsureContext,
   ): Promise<Buffer | undefined> {
-    const credential = await this.options.minter.mint(eui)
+    const credential = await this.options.minter.mint(eui, context.signal)
     const blob = buildCredentialBlob({
       trust: this.options.trust()[kind],
       certificate: credential.certificate,

@@ -121,7 +121,8 @@ export class UpdateInfoService {
       if (blob === undefined) this.options.metrics.increment('unusable_bundles_total', { kind })
       return blob
     } catch (err) {
-      this.countFailure(err, eui, kind, log)
+      // Abandoned at the deadline, which was already logged and counted once for the whole request.
+      if (context.signal?.aborted !== true) this.countFailure(err, eui, kind, log)
       return undefined
     }
   }

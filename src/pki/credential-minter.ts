@@ -11,6 +11,9 @@ export interface ClientCredential {
 }
 
 export interface CredentialMinter {
-  /** eui is 16 lowercase hex digits, already validated. */
-  mint(eui: string): Promise<ClientCredential>
+  /**
+   * eui is 16 lowercase hex digits, already validated. A mint still queued when `signal` fires is
+   * skipped (rejects with the abort reason): its request was answered without it.
+   */
+  mint(eui: string, signal?: AbortSignal): Promise<ClientCredential>
 }

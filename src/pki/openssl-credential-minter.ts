@@ -70,10 +70,14 @@ export class OpensslCredentialMinter implements CredentialMinter {
     this.run = options.runOpenssl ?? runOpenssl
   }
 
-  mint(eui: string): Promise<ClientCredential> {
+  mint(eui: string, signal?: AbortSignal): Promise<ClientCredential> {
     // Defence in depth: the EUI becomes part of argv (-subj), so nothing but hex gets that far.
     if (!EUI.test(eui)) return Promise.reject(new MintingError('refusing to mint: the EUI must be 16 lowercase hex digits'))
-    return this.limit.run(() => this.mintNow(eui))
+    // Under a burst the queue can outlast the response deadline; work nobody waits for is not started.
+    return this.limit.run(() => {
+      signal?.throwIfAborted()
+      return this.mintNow(eui)
+    })
   }
 
   private async mintNow(eui: string): Promise<ClientCredential> {

@@ -188,6 +188,18 @@ describe('mint() refusals and scheduling', () => {
     expect(results[0].privateKey.equals(results[1].privateKey)).toBe(false)
   })
 
+  it('skips a queued mint whose request was answered meanwhile', async () => {
+    const { run, stats } = instrumentedRun(100)
+    const m = minter({ runOpenssl: run, maxConcurrent: 1 })
+    const answered = new AbortController()
+    const running = m.mint(EUI)
+    const queued = m.mint('0011223344556678', answered.signal)
+    answered.abort()
+    await running
+    await expect(queued).rejects.toThrow()
+    expect(stats.calls).toHaveLength(1)
+  })
+
   it.each([1, 2, 3])('runs at most maxConcurrent = %i processes at once, and uses them all', async (maxConcurrent) => {
     const { run, stats } = instrumentedRun(50)
     const m = minter({ runOpenssl: run, maxConcurrent })
