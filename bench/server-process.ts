@@ -3,11 +3,11 @@ import { execFile, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { closeSync, openSync, readFileSync } from 'node:fs'
 import https from 'node:https'
-import net from 'node:net'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sampleProcess } from './proc-stats'
 import type { ProcSample } from './proc-stats'
+import { freePort } from '../test/support/free-port'
 
 export interface Build {
   readonly entry: string
@@ -130,19 +130,6 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => {
-        resolve(port)
-      })
-    })
-  })
-}
 
 /** GET /healthz answers 200; the certificate is not checked here (the dev PKI may still be being written). */
 function healthy(port: number): Promise<boolean> {

@@ -9,7 +9,6 @@
 import { execFile } from 'node:child_process'
 import { readFile, mkdtemp, rm } from 'node:fs/promises'
 import https from 'node:https'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -27,6 +26,7 @@ import { StationSimulator } from '../../support/station-simulator'
 import { startTestServer } from '../../support/test-server'
 import type { TestServer } from '../../support/test-server'
 import { isReachable, RADOSGW, radosgwGate } from '../../support/radosgw'
+import { freePort } from '../../support/free-port'
 
 const { endpoint, accessKeyId, secretAccessKey } = RADOSGW
 const { reachable: up, enabled } = radosgwGate('the storage outage suite')
@@ -43,20 +43,6 @@ const NO_CHANGE = Buffer.alloc(14)
 
 const run = promisify(execFile)
 
-/** A port nobody listens on right now, for the private radosgw. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => {
-        if (typeof address === 'object' && address !== null) resolve(address.port)
-        else reject(new Error('no port'))
-      })
-    })
-  })
-}
 
 function getMetrics(server: TestServer): Promise<string> {
   return new Promise((resolve, reject) => {
