@@ -35,7 +35,8 @@ export class UpdateInfoService {
   /**
    * The response body for this request. Throws an AppError (403 ...) when the caller may not act for the
    * gateway; trouble on our side never throws: the station would rotate to its backup credentials
-   * (design.md §6), so it gets "no change" and tries again later.
+   * (design.md §6), so it gets "no change" and tries again later. `log` is the request's logger, which
+   * already names the gateway.
    */
   async respond(request: UpdateInfoRequest, caller: Caller, log: Logger): Promise<Buffer> {
     // Past the deadline the station has its answer; the abandoned work must not store bundles it never got.
@@ -57,9 +58,9 @@ export class UpdateInfoService {
       if (err instanceof AppError) throw err
       if (err instanceof DeadlineExceeded) {
         this.options.metrics.increment('deadline_exceeded_total')
-        log.warn({ eui: request.eui, deadlineMs: this.options.deadlineMs }, 'response deadline exceeded; answering no change')
+        log.warn({ deadlineMs: this.options.deadlineMs }, 'response deadline exceeded; answering no change')
       } else {
-        this.countFailure(err, request.eui, 'request', log)
+        this.countFailure(err, 'request', log)
       }
       return Buffer.from(NO_CHANGE)
     } finally {
@@ -104,8 +105,8 @@ export class UpdateInfoService {
     const response = planUpdate(request, desired)
     // Past the deadline the station already has "no change": these deliveries never happened.
     work.signal?.throwIfAborted()
-    this.auditDelivery(eui, proof, 'cups', response.cupsCredentials, log)
-    this.auditDelivery(eui, proof, 'tc', response.tcCredentials, log)
+    this.auditDelivery(proof, 'cups', response.cupsCredentials, log)
+    this.auditDelivery(proof, 'tc', response.tcCredentials, log)
     return encodeUpdateInfoResponse(response)
   }
 
@@ -122,20 +123,20 @@ export class UpdateInfoService {
       return blob
     } catch (err) {
       // Abandoned at the deadline, which was already logged and counted once for the whole request.
-      if (context.signal?.aborted !== true) this.countFailure(err, eui, kind, log)
+      if (context.signal?.aborted !== true) this.countFailure(err, kind, log)
       return undefined
     }
   }
 
-  private countFailure(err: unknown, eui: string, what: string, log: Logger): void {
+  private countFailure(err: unknown, what: string, log: Logger): void {
     if (err instanceof StorageUnavailableError) this.options.metrics.increment('storage_failures_total')
     else if (err instanceof MintingError) this.options.metrics.increment('mint_failures_total')
-    log.error({ eui, what, err }, 'could not prepare credentials; answering no change for them')
+    log.error({ what, err }, 'could not prepare credentials; answering no change for them')
   }
 
-  private auditDelivery(eui: string, proof: Proof, kind: CredentialKind, blob: Buffer | undefined, log: Logger): void {
+  private auditDelivery(proof: Proof, kind: CredentialKind, blob: Buffer | undefined, log: Logger): void {
     if (blob === undefined) return
     this.options.metrics.increment('credentials_delivered_total', { kind })
-    log.info({ audit: 'credential-delivered', eui, kind, crc: crc32(blob), length: blob.length, proof }, 'delivered credentials')
+    log.info({ audit: 'credential-delivered', kind, crc: crc32(blob), length: blob.length, proof }, 'delivered credentials')
   }
 }
