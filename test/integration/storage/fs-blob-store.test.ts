@@ -163,8 +163,19 @@ describe('FsBlobStore on the filesystem', () => {
             failed(new Error(`child exited before writing: ${stderr}`))
           })
         })
-        // Somewhere in the next few puts (each takes tens of ms): during write, fsync, or rename.
-        await sleep(20 + Math.random() * 200)
+        if (round < 3) {
+          // Kill the moment a temp file exists, so some rounds surely land inside a write, however
+          // fast or slow this machine is right now.
+          const deadline = Date.now() + 10_000
+          while (Date.now() < deadline) {
+            const names = await readdir(join(root, 'crash')).catch(() => [] as string[])
+            if (names.some((n) => n.startsWith('.'))) break
+            await sleep(1)
+          }
+        } else {
+          // Somewhere in the next few puts (each takes tens of ms): during write, fsync, or rename.
+          await sleep(20 + Math.random() * 200)
+        }
         proc.kill('SIGKILL')
         expect(await exited).toBe('SIGKILL')
 
