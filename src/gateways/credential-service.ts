@@ -48,7 +48,6 @@ interface Inspection {
   expiryReported?: boolean
 }
 
-
 export class CredentialService {
   private readonly minting = new SingleFlight<Buffer | undefined>()
   /** Keyed by the blob object itself, so entries die with the cache entry that holds the blob. */
