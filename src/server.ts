@@ -16,6 +16,8 @@ import { Metrics } from './metrics'
 import { isIssuedBy } from './pki/certificates'
 import { CaSnapshot } from './pki/ca-snapshot'
 import { ensureDevPki } from './pki/dev-pki'
+import type { CredentialMinter } from './pki/credential-minter'
+import { NodeCredentialMinter } from './pki/node-credential-minter'
 import { OpensslCredentialMinter } from './pki/openssl-credential-minter'
 import { preflightTrust } from './pki/trust-preflight'
 import { readPkiFiles } from './pki/pki-files'
@@ -82,13 +84,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const factoryCa = cups.bootstrapCaFile === undefined ? undefined : await readFile(cups.bootstrapCaFile)
   const isFactoryCertificate = (certificate: Buffer): boolean => factoryCa !== undefined && isIssuedBy(certificate, factoryCa)
   const caSnapshot = await CaSnapshot.create(pki.ca, pki.caKey)
-  const minter = new OpensslCredentialMinter({
-    caCertPath: caSnapshot.certPath,
-    caKeyPath: caSnapshot.keyPath,
-    validityDays: credentials.validityDays,
-    timeoutMs: credentials.mintTimeoutMs,
-    maxConcurrent: credentials.mintConcurrency,
-  })
+  const mintFiles = { caCertPath: caSnapshot.certPath, caKeyPath: caSnapshot.keyPath, validityDays: credentials.validityDays }
+  const minter: CredentialMinter =
+    credentials.mintEngine === 'node'
+      ? new NodeCredentialMinter({ ...mintFiles, maxConcurrent: credentials.mintConcurrency })
+      : new OpensslCredentialMinter({ ...mintFiles, timeoutMs: credentials.mintTimeoutMs, maxConcurrent: credentials.mintConcurrency })
   const credentialService = new CredentialService({
     store,
     minter,

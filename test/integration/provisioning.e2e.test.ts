@@ -64,10 +64,10 @@ describe('a new gateway provisions itself end to end', () => {
     expect(second.segments).toEqual({ cupsUri: 'https://127.0.0.1:9443', trailing: 0 })
   })
 
-  it('converges within two contacts when CUPS_URI matches, and never resends a segment', async () => {
-    const server2 = await startTestServer({}, undefined)
+  it.each(['openssl', 'node'])('converges within two contacts with the %s minter, and never resends a segment', async (engine) => {
+    const server2 = await startTestServer({ MINT_ENGINE: engine }, undefined)
     try {
-      const station = new StationSimulator({ router: '::1', home: path.join(homes, 'converge') })
+      const station = new StationSimulator({ router: '::1', home: path.join(homes, `converge-${engine}`) })
       await station.setFile('cups.uri', `https://localhost:${server2.port}`)
       await station.setFile('cups.trust', server2.caPem)
       const seen = new Set<string>()

@@ -33,7 +33,7 @@ describe('loadConfig', () => {
       server: { host: '0.0.0.0', port: 8443 },
       tls: { certPath: '/srv/certs', caCertFile: '/srv/certs/ca.crt', serverCertFile: '/srv/certs/cups.crt' },
       cups: { cupsUri: undefined, tcUri: undefined, bootstrapPolicy: 'registered', bootstrapAllowlist: { euis: [] } },
-      credentials: { validityDays: 365, minValidDays: 30 },
+      credentials: { validityDays: 365, minValidDays: 30, mintEngine: 'openssl' },
       storage: { s3: undefined, dataDir: '/srv/data', prefix: 'cups/' },
       logLevel: 'info',
     })
@@ -99,6 +99,7 @@ describe('loadConfig', () => {
     ['TC_URI with a path', { TC_URI: 'wss://lns.example.com:8887/api' }],
     ['TC_URI over 127 bytes', { TC_URI: `wss://${'a'.repeat(120)}.com:1` }],
     ['a negative port', { PORT: '-1' }],
+    ['an unknown mint engine', { MINT_ENGINE: 'hsm' }],
     ['a prefix escaping upwards', { STORAGE_PREFIX: '../x/' }],
     ['a bad S3 endpoint', { S3_BUCKET_NAME: 'b', S3_BUCKET_ENDPOINT: 'localhost:9000' }],
   ])('refuses %s', (_name, env) => {
