@@ -37,6 +37,8 @@ export interface Results {
   readonly server: {
     /** LOG_LEVEL=warn: first contacts, steady polls, cache fill. */
     readonly main: ServerRun
+    /** A fresh server with MINT_ENGINE=node, LOG_LEVEL=warn: the first contacts alone. */
+    readonly nodeMint: ServerRun
     /** Two fresh servers polled in alternating blocks, identical but for the log level. */
     readonly loggingWarn: ServerRun
     readonly loggingInfo: ServerRun
@@ -96,7 +98,10 @@ function microRow(result: MicroResult): string {
 export function renderMarkdown(results: Results): string {
   const { machine, server, cacheMemory } = results
   // The warn half of the logging comparison repeats the main rows; it is in the JSON and the logging note.
-  const phases = [...server.main.phases, ...server.loggingInfo.phases]
+  const phases = [
+    ...server.main.phases.flatMap((phase) => (phase.id === 'first-contact' ? [phase, ...server.nodeMint.phases] : [phase])),
+    ...server.loggingInfo.phases,
+  ]
   const cacheRow =
     `| read cache, in-process: ${cacheMemory.gateways.toLocaleString('en-US')} gateways | ${mib(cacheMemory.retainedBytes / 1024)} retained | — | ` +
     `${sig3(cacheMemory.bytesPerGateway / 1024)} KiB per gateway (${Math.round(cacheMemory.blobBytesPerGateway)} B of it bundles); ` +

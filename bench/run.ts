@@ -8,7 +8,7 @@ import { injectBenchmarks } from './inject'
 import { describeMachine, renderMarkdown, writeResults } from './report'
 import type { Results } from './report'
 import type { Target } from './phase'
-import { loggingComparison, mainRun } from './server-load'
+import { firstContactRun, loggingComparison, mainRun } from './server-load'
 import { buildServer, startServerProcess } from './server-process'
 import type { ServerOptions } from './server-process'
 
@@ -42,6 +42,11 @@ async function main(): Promise<void> {
     progress('server at LOG_LEVEL=warn: first contacts, steady polls, cache fill')
     const main = await withTargets(serverOptions, work, ['warn'], ([warn]) => mainRun(warn))
 
+    progress('fresh server at MINT_ENGINE=node: first contacts')
+    const nodeMintDir = path.join(work, 'server-node-mint')
+    await mkdir(nodeMintDir, { recursive: true })
+    const nodeMint = await withTargets({ ...serverOptions, workDir: nodeMintDir, mintEngine: 'node' }, work, ['warn'], ([warn]) => firstContactRun(warn, 'node'))
+
     progress('two fresh servers, LOG_LEVEL=warn and info: steady polls in turns')
     const logging = await withTargets(serverOptions, work, ['warn', 'info'], ([warn, info]) => loggingComparison(warn, info, main.stations))
 
@@ -57,10 +62,10 @@ async function main(): Promise<void> {
       machine,
       build: { ms: build.ms },
       micro: { ...micro, results: [...micro.results, ...inject.polls], health: inject.health },
-      server: { main: main.run, loggingWarn: logging.warn, loggingInfo: logging.info },
+      server: { main: main.run, nodeMint, loggingWarn: logging.warn, loggingInfo: logging.info },
       cacheMemory,
       loadAverageAtEnd: Number((os.loadavg()[0] ?? 0).toFixed(2)),
-      errors: [main.run, logging.warn, logging.info].flatMap((run) => run.phases).reduce((sum, phase) => sum + phase.load.errors, 0),
+      errors: [main.run, nodeMint, logging.warn, logging.info].flatMap((run) => run.phases).reduce((sum, phase) => sum + phase.load.errors, 0),
     }
     writeResults(resultsFile, results)
     process.stdout.write(`${renderMarkdown(results)}\n`)
@@ -96,15 +101,15 @@ async function withTargets<T, const L extends readonly string[]>(
 /** Failed requests, failure counters or warnings in the server log make the run fail loudly. */
 function reportProblems(results: Results): void {
   const problems: string[] = []
-  for (const run of Object.values(results.server)) {
+  for (const [server, run] of Object.entries(results.server)) {
     for (const phase of run.phases) {
       if (phase.load.errors > 0) problems.push(`${phase.id} (${phase.logLevel}): ${phase.load.errors} errors, e.g. ${phase.load.errorSamples.join('; ')}`)
     }
     for (const [name, value] of Object.entries(run.metrics)) {
-      if (/failures|deadline|unusable/.test(name) && value > 0) problems.push(`server (${run.logLevel}) counted ${name} = ${value}`)
+      if (/failures|deadline|unusable/.test(name) && value > 0) problems.push(`server ${server} (${run.logLevel}) counted ${name} = ${value}`)
     }
     const errorLines = (run.log.byLevel.error ?? 0) + (run.log.byLevel.fatal ?? 0)
-    if (errorLines > 0) problems.push(`server (${run.logLevel}) logged ${errorLines} errors: ${run.log.notable.join(' | ')}`)
+    if (errorLines > 0) problems.push(`server ${server} (${run.logLevel}) logged ${errorLines} errors: ${run.log.notable.join(' | ')}`)
   }
   if (problems.length > 0) {
     process.exitCode = 1

@@ -3,6 +3,7 @@ import { X509Certificate } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import https from 'node:https'
 import path from 'node:path'
+import type { MintEngine } from '../src/config'
 import { crc32 } from '../src/cups/crc32'
 import { storageKeys } from '../src/storage/storage-keys'
 import type { LoadPlan, Reply } from './load-client'
@@ -102,6 +103,16 @@ export async function mainRun(target: Target): Promise<{ run: ServerRun; station
   return { run: { logLevel: target.logLevel, startMs: server.startMs, phases, memory, metrics: await fetchMetrics(target), log: summariseLog(target.logFile) }, stations }
 }
 
+/** A fresh server with another MINT_ENGINE: the first-contact phase alone, the same load as in the main run. */
+export async function firstContactRun(target: Target, mintEngine: MintEngine): Promise<ServerRun> {
+  const { server } = target
+  const memory: MemoryPoint[] = [memoryPoint(server.sample(), `after start (MINT_ENGINE=${mintEngine})`, 'idle: nothing cached, no gateway seen yet')]
+  const stations: ProvisionedStation[] = []
+  const phase = await firstContacts(target, stations, mintEngine)
+  memory.push(memoryPoint(server.sample(), `after ${stations.length} first contacts (MINT_ENGINE=${mintEngine})`, `${stations.length} gateways provisioned (2 mints each)`))
+  return { logLevel: target.logLevel, startMs: server.startMs, phases: [phase], memory, metrics: await fetchMetrics(target), log: summariseLog(target.logFile) }
+}
+
 /**
  * LOG_LEVEL=info against warn: two fresh servers on the main run's certs and data, identical but for the level,
  * polled in alternating blocks so that other work on the machine weighs on both alike.
@@ -148,17 +159,25 @@ export async function loggingComparison(
   }
 }
 
-function firstContacts(target: Target, stations: ProvisionedStation[]): Promise<PhaseResult> {
+function firstContacts(target: Target, stations: ProvisionedStation[], mintEngine: MintEngine = 'openssl'): Promise<PhaseResult> {
   const { server } = target
   const plan = PLAN.firstContact
   const anonymous = stationTlsContext(server.caPem)
   const report = firstContactReport(server.port, new X509Certificate(server.caPem).raw)
+  const engine =
+    mintEngine === 'openssl'
+      ? { id: '', scenario: '', cpu: 'server CPU = node process + its reaped openssl children' }
+      : {
+          id: `-${mintEngine}-mint`,
+          scenario: `, MINT_ENGINE=${mintEngine}`,
+          cpu: `a fresh server with MINT_ENGINE=${mintEngine} (own certs and data), minting in-process: server CPU = the node process alone (its thread pool included), no children`,
+        }
   return measure(
     target,
     {
-      id: 'first-contact',
-      scenario: 'first contact (mints CUPS + TC credentials)',
-      method: `${plan.count} new EUIs, anonymous, each a fresh TLS 1.2 connection (agent:false), concurrency ${plan.concurrency}; every answer must carry tcUri and both credential blobs; server CPU = node process + its reaped openssl children; MINT_CONCURRENCY=2 (default)`,
+      id: `first-contact${engine.id}`,
+      scenario: `first contact (mints CUPS + TC credentials)${engine.scenario}`,
+      method: `${plan.count} new EUIs, anonymous, each a fresh TLS 1.2 connection (agent:false), concurrency ${plan.concurrency}; every answer must carry tcUri and both credential blobs; ${engine.cpu}; MINT_CONCURRENCY=2 (default)`,
       unit: 'gateway',
     },
     plan,

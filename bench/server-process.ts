@@ -7,6 +7,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sampleProcess } from './proc-stats'
 import type { ProcSample } from './proc-stats'
+import type { MintEngine } from '../src/config'
 import { freePort } from '../test/support/free-port'
 
 export interface Build {
@@ -42,6 +43,8 @@ export interface ServerOptions {
   readonly workDir: string
   readonly logLevel: string
   readonly logFile: string
+  /** MINT_ENGINE for the child; unset = the server's default (openssl). */
+  readonly mintEngine?: MintEngine
   /** Extra node flags for investigations, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']. */
   readonly nodeArgs?: readonly string[]
 }
@@ -74,6 +77,7 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
     TC_URI: 'wss://localhost:8887',
     BOOTSTRAP_POLICY: 'open',
     LOG_LEVEL: options.logLevel,
+    ...(options.mintEngine === undefined ? {} : { MINT_ENGINE: options.mintEngine }),
   }
   const started = Date.now()
   const log = openSync(options.logFile, 'a')
