@@ -22,8 +22,12 @@ export class ConcurrencyLimit {
     return this.waiting.length
   }
 
-  /** Runs task when a slot is free; settles as the task does. A synchronous throw counts as a rejection. */
-  async run<T>(task: () => Promise<T>): Promise<T> {
+  /**
+   * Runs task when a slot is free; settles as the task does. A synchronous throw counts as a rejection.
+   * If `signal` has fired by the time the slot comes, the task is not started: under a burst the queue can
+   * outlast the response deadline, and work nobody waits for any more only delays the rest.
+   */
+  async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (this.running >= this.max) {
       // The slot is handed over by release(), so running is not decremented in between and no late
       // arrival can jump the queue.
@@ -32,6 +36,7 @@ export class ConcurrencyLimit {
       this.running++
     }
     try {
+      signal?.throwIfAborted()
       return await task()
     } finally {
       this.release()

@@ -1,4 +1,5 @@
 // The minting port: a fresh client identity (EC P-256 key + certificate with CN = EUI) signed by our CA.
+import { MintingError } from '../errors'
 
 export interface ClientCredential {
   /** Client certificate, DER. */
@@ -16,4 +17,12 @@ export interface CredentialMinter {
    * skipped (rejects with the abort reason): its request was answered without it.
    */
   mint(eui: string, signal?: AbortSignal): Promise<ClientCredential>
+}
+
+/**
+ * The EUI becomes a certificate's CN (and, for OpenSSL, part of argv): defence in depth, so nothing but
+ * the canonical 16 lowercase hex digits reaches either engine. Undefined when the EUI is fine.
+ */
+export function refuseEui(eui: string): MintingError | undefined {
+  return /^[0-9a-f]{16}$/.test(eui) ? undefined : new MintingError('refusing to mint: the EUI must be 16 lowercase hex digits')
 }

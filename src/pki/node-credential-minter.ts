@@ -7,6 +7,7 @@ import { promisify } from 'node:util'
 import { MintingError } from '../errors'
 import { parseCertificates } from './certificates'
 import { ConcurrencyLimit } from './concurrency-limit'
+import { refuseEui } from './credential-minter'
 import type { ClientCredential, CredentialMinter } from './credential-minter'
 import {
   bitString,
@@ -42,7 +43,6 @@ export interface NodeCredentialMinterOptions {
   readonly maxConcurrent?: number
 }
 
-const EUI = /^[0-9a-f]{16}$/
 const DAY_MS = 86_400_000
 /** SEC1 ECPrivateKey for P-256 with parameters and public key: SEQUENCE of 0x77 bytes, 121 in all. */
 const SEC1_P256_PREFIX = Buffer.from([0x30, 0x77])
@@ -101,14 +101,8 @@ export class NodeCredentialMinter implements CredentialMinter {
   }
 
   mint(eui: string, signal?: AbortSignal): Promise<ClientCredential> {
-    // The EUI becomes the subject CN; nothing but the canonical form gets into a certificate.
-    if (!EUI.test(eui)) return Promise.reject(new MintingError('refusing to mint: the EUI must be 16 lowercase hex digits'))
-    return this.limit.run(() => {
-      // As with the OpenSSL engine: work nobody waits for any more is not started, and rejects
-      // with the abort reason (the port's contract), not as a minting failure.
-      signal?.throwIfAborted()
-      return this.mintNow(eui)
-    })
+    const refused = refuseEui(eui)
+    return refused ? Promise.reject(refused) : this.limit.run(() => this.mintNow(eui), signal)
   }
 
   private async mintNow(eui: string): Promise<ClientCredential> {

@@ -6,6 +6,7 @@ import path from 'node:path'
 import { MintingError } from '../errors'
 import { certificateNotAfter } from './certificate-expiry'
 import { ConcurrencyLimit } from './concurrency-limit'
+import { refuseEui } from './credential-minter'
 import type { ClientCredential, CredentialMinter } from './credential-minter'
 import { runOpenssl } from './run-openssl'
 
@@ -28,7 +29,6 @@ export interface OpensslCredentialMinterOptions {
 /** The temp-dir prefix, so leftovers (there should be none) are recognisable. */
 export const MINT_DIR_PREFIX = 'cups-mint-'
 
-const EUI = /^[0-9a-f]{16}$/
 /** SEC1 ECPrivateKey for P-256 with parameters and public key: SEQUENCE of 0x77 bytes, 121 in all. */
 const SEC1_P256_PREFIX = Buffer.from([0x30, 0x77])
 
@@ -71,13 +71,8 @@ export class OpensslCredentialMinter implements CredentialMinter {
   }
 
   mint(eui: string, signal?: AbortSignal): Promise<ClientCredential> {
-    // Defence in depth: the EUI becomes part of argv (-subj), so nothing but hex gets that far.
-    if (!EUI.test(eui)) return Promise.reject(new MintingError('refusing to mint: the EUI must be 16 lowercase hex digits'))
-    // Under a burst the queue can outlast the response deadline; work nobody waits for is not started.
-    return this.limit.run(() => {
-      signal?.throwIfAborted()
-      return this.mintNow(eui)
-    })
+    const refused = refuseEui(eui)
+    return refused ? Promise.reject(refused) : this.limit.run(() => this.mintNow(eui), signal)
   }
 
   private async mintNow(eui: string): Promise<ClientCredential> {

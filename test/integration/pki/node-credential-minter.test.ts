@@ -1,6 +1,6 @@
 // NodeCredentialMinter against real OpenSSL: what a station needs, equivalence with the OpenSSL engine, failures as MintingError.
 import { execFile } from 'node:child_process'
-import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
+import { createHash, X509Certificate } from 'node:crypto'
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -17,6 +17,7 @@ import type { NodeCredentialMinterOptions } from '../../../src/pki/node-credenti
 import { NodeCredentialMinter } from '../../../src/pki/node-credential-minter'
 import { OpensslCredentialMinter } from '../../../src/pki/openssl-credential-minter'
 import { opensslCheck } from '../../support/openssl-cli'
+import { expectStationReadyKey } from '../../support/credential-checks'
 
 const execFileAsync = promisify(execFile)
 const DAY_MS = 86_400_000
@@ -226,15 +227,7 @@ describe('a minted credential', () => {
   })
 
   it('has a 121-byte SEC1 key (30 77) whose public key is the certificate key', async () => {
-    expect(credential.privateKey.length).toBe(121)
-    expect(credential.privateKey.subarray(0, 2).toString('hex')).toBe('3077')
-    const publicKey = createPublicKey(createPrivateKey({ key: credential.privateKey, format: 'der', type: 'sec1' }))
-    const certificateKey = new X509Certificate(credential.certificate).publicKey
-    expect(publicKey.export({ type: 'spki', format: 'der' }).equals(certificateKey.export({ type: 'spki', format: 'der' }))).toBe(true)
-    // OpenSSL reads it as a traditional EC key too, as mbedTLS does.
-    const { code, output } = await opensslCheck(['ec', '-inform', 'DER', '-noout', '-check', '-in', await scratchFile(credential.privateKey)])
-    expect(code).toBe(0)
-    expect(output).toContain('EC Key valid')
+    await expectStationReadyKey(credential)
   })
 
   it('reports the serial in the certificate: positive, at most 16 bytes, uppercase hex as X509Certificate prints it', () => {

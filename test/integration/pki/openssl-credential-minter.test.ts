@@ -1,6 +1,6 @@
 // OpensslCredentialMinter and runOpenssl against real OpenSSL: what a station needs, and every failure as MintingError.
 import { execFile } from 'node:child_process'
-import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
+import { X509Certificate } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -14,6 +14,7 @@ import type { OpensslCredentialMinterOptions } from '../../../src/pki/openssl-cr
 import { OpensslCredentialMinter } from '../../../src/pki/openssl-credential-minter'
 import { runOpenssl } from '../../../src/pki/run-openssl'
 import { opensslCheck } from '../../support/openssl-cli'
+import { expectStationReadyKey } from '../../support/credential-checks'
 
 const execFileAsync = promisify(execFile)
 const DAY_MS = 86_400_000
@@ -135,15 +136,7 @@ describe('a minted credential', () => {
   })
 
   it('has a 121-byte SEC1 key (30 77) whose public key is the certificate key', async () => {
-    expect(credential.privateKey.length).toBe(121)
-    expect(credential.privateKey.subarray(0, 2).toString('hex')).toBe('3077')
-    const publicKey = createPublicKey(createPrivateKey({ key: credential.privateKey, format: 'der', type: 'sec1' }))
-    const certificateKey = new X509Certificate(credential.certificate).publicKey
-    expect(publicKey.export({ type: 'spki', format: 'der' }).equals(certificateKey.export({ type: 'spki', format: 'der' }))).toBe(true)
-    // OpenSSL reads it as a traditional EC key too, as mbedTLS does.
-    const { code, output } = await opensslCheck(['ec', '-inform', 'DER', '-noout', '-check', '-in', await derFile(credential.privateKey)])
-    expect(code).toBe(0)
-    expect(output).toContain('EC Key valid')
+    await expectStationReadyKey(credential)
   })
 
   it('reports the serial it asked for: 16 random bytes, top bit clear, uppercase hex', () => {

@@ -1,4 +1,4 @@
-// ConcurrencyLimit: the bound, FIFO start order, and slots freed on success, rejection and synchronous throw.
+// ConcurrencyLimit: the bound, FIFO start order, slots freed on success, rejection and throw, abandoned tasks skipped.
 import { describe, expect, it } from 'vitest'
 import { ConcurrencyLimit } from '../../../src/pki/concurrency-limit'
 
@@ -79,6 +79,26 @@ describe('ConcurrencyLimit', () => {
     })
     await expect(throwing).rejects.toThrow('sync')
     await expect(limit.run(() => Promise.resolve('after'))).resolves.toBe('after')
+    expect(limit.active).toBe(0)
+  })
+
+  it('does not start a queued task whose signal fired while it waited, and passes its slot on', async () => {
+    const limit = new ConcurrencyLimit(1)
+    const first = deferred<string>()
+    const running = limit.run(() => first.promise)
+    const answered = new AbortController()
+    let started = false
+    const abandoned = limit.run(() => {
+      started = true
+      return Promise.resolve('too late')
+    }, answered.signal)
+    const after = limit.run(() => Promise.resolve('after'))
+    answered.abort()
+    first.resolve('first')
+    await expect(running).resolves.toBe('first')
+    await expect(abandoned).rejects.toThrow()
+    await expect(after).resolves.toBe('after')
+    expect(started).toBe(false)
     expect(limit.active).toBe(0)
   })
 })
