@@ -1,8 +1,9 @@
 // ConcurrencyLimit: at most N async tasks running at once, the rest started in arrival (FIFO) order.
 
 /**
- * Bounds how many OpenSSL children run at once, so a burst of new gateways cannot fork-bomb the
- * host. Hand-written because it is twenty lines; p-limit is ESM-only and adds a dependency.
+ * Bounds how many mints run at once (OpenSSL children, or key generation on libuv's thread pool), so a
+ * burst of new gateways cannot swamp the host. Hand-written because it is twenty lines; p-limit is
+ * ESM-only and adds a dependency.
  */
 export class ConcurrencyLimit {
   private readonly waiting: (() => void)[] = []
