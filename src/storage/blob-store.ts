@@ -4,7 +4,15 @@ export interface StoredBlob {
   readonly body: Buffer
   /** Opaque version tag, unquoted. Changes whenever the body changes. */
   readonly etag: string
+  /**
+   * Set when the object exists but cannot be used (not a regular file, a symlink, over the size cap):
+   * the reason, for logs. body is then empty and etag stable while the object stays as it is.
+   */
+  readonly unusable?: string
 }
+
+/** The default read cap of the adapters that have one: bundles and gateway.json are a few KB. */
+export const DEFAULT_MAX_OBJECT_BYTES = 64 * 1024
 
 export interface PutCondition {
   /** '*' = create only: fail with PreconditionFailedError if the key exists. */
@@ -16,6 +24,9 @@ export interface PutCondition {
 /**
  * Every adapter passes test/contracts/blob-store.contract.ts.
  * Absence is not an error: get() resolves undefined. Any other failure rejects with StorageUnavailableError.
+ * An object that exists but is unusable (see StoredBlob.unusable) resolves promptly with an empty body:
+ * every caller's parser then fails closed, as for a damaged object. Such an object still counts as
+ * present for puts: `ifNoneMatch: '*'` fails, `ifMatch` with its etag or a plain put replaces it.
  * A put is atomic: readers see the old body or the new one, never a part.
  */
 export interface BlobStore {

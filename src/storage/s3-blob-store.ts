@@ -16,6 +16,8 @@
 //   server really failed (StorageUnavailableError). Should our own write have landed despite the 5xx,
 //   the caller re-reads and finds it, which is the right outcome either way.
 // - s3rver ignores If-None-Match / If-Match entirely; conditional writes are only as good as the server.
+// An object larger than maxObjectBytes is unusable (see StoredBlob.unusable): judged by ContentLength
+// before reading the body, which is then dropped. Its etag is the object's own, so ifMatch can replace it.
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -27,13 +29,18 @@ import {
 } from '@aws-sdk/client-s3'
 
 import { PreconditionFailedError, StorageUnavailableError } from '../errors'
-import type { BlobStore, PutCondition, StoredBlob } from './blob-store'
+import type { Logger } from '../logger'
+import { type BlobStore, DEFAULT_MAX_OBJECT_BYTES, type PutCondition, type StoredBlob } from './blob-store'
 import { compareKeys } from './storage-keys'
 
 export interface S3BlobStoreOptions {
   readonly bucket: string
   /** Only `send` is used, so tests can pass `{ send: vi.fn() }`. */
   readonly client: Pick<S3Client, 'send'>
+  /** Larger objects read as unusable. Default DEFAULT_MAX_OBJECT_BYTES (64 KiB). */
+  readonly maxObjectBytes?: number
+  /** Where unusable objects are reported (key and reason, never contents). */
+  readonly log?: Pick<Logger, 'warn'>
 }
 
 export interface S3ClientOptions {
@@ -99,6 +106,13 @@ function isObjectAbsent({ name, status }: ErrorFacts): boolean {
   return name === 'NoSuchKey' || name === 'NotFound' || status === 404
 }
 
+/** Lets go of a body we will not read, so its connection is not left half-read. */
+function discard(body: unknown): void {
+  if (typeof body === 'object' && body !== null && 'destroy' in body && typeof body.destroy === 'function') {
+    ;(body as { destroy(): void }).destroy()
+  }
+}
+
 function unquote(etag: string): string {
   const bare = etag.startsWith('W/') ? etag.slice(2) : etag
   return bare.length >= 2 && bare.startsWith('"') && bare.endsWith('"') ? bare.slice(1, -1) : bare
@@ -107,19 +121,33 @@ function unquote(etag: string): string {
 export class S3BlobStore implements BlobStore {
   readonly #bucket: string
   readonly #client: Pick<S3Client, 'send'>
+  readonly #maxBytes: number
+  readonly #log: Pick<Logger, 'warn'> | undefined
 
   constructor(options: S3BlobStoreOptions) {
     this.#bucket = options.bucket
     this.#client = options.client
+    this.#maxBytes = options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES
+    this.#log = options.log
   }
 
   async get(key: string): Promise<StoredBlob | undefined> {
     try {
       const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }))
+      if (out.ETag === undefined) {
+        discard(out.Body)
+        throw new Error('GetObject response has no ETag')
+      }
+      const etag = unquote(out.ETag)
+      if (out.ContentLength !== undefined && out.ContentLength > this.#maxBytes) {
+        discard(out.Body)
+        return this.#unusable(key, etag, out.ContentLength)
+      }
       // Read the body inside the try: a connection that dies mid-body is unavailability, not absence.
       const bytes = out.Body ? await out.Body.transformToByteArray() : new Uint8Array()
-      if (out.ETag === undefined) throw new Error('GetObject response has no ETag')
-      return { body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), etag: unquote(out.ETag) }
+      // Without a ContentLength (or with a wrong one) the cap still holds, after the fact.
+      if (bytes.byteLength > this.#maxBytes) return this.#unusable(key, etag, bytes.byteLength)
+      return { body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), etag }
     } catch (err) {
       if (isObjectAbsent(factsOf(err))) return undefined
       throw this.#unavailable('get', key, err)
@@ -186,6 +214,12 @@ export class S3BlobStore implements BlobStore {
     }
     // S3 already lists in UTF-8 byte order; sorting again costs little and does not trust every server.
     return keys.sort(compareKeys)
+  }
+
+  #unusable(key: string, etag: string, size: number): StoredBlob {
+    const reason = `is ${size} bytes, over the ${this.#maxBytes}-byte cap`
+    this.#log?.warn({ key, reason }, 's3 storage: object unusable, read as empty')
+    return { body: Buffer.alloc(0), etag, unusable: reason }
   }
 
   #lostCondition({ name, status }: ErrorFacts, condition: PutCondition): boolean {

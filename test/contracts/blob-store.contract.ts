@@ -20,6 +20,11 @@ export interface BlobStoreCapabilities {
    * itself cannot paginate (s3rver without DES, see test/integration/storage/s3rver-blob-store.test.ts).
    */
   readonly truncatedListing?: boolean
+  /**
+   * The store under test refuses to read objects larger than this (see StoredBlob.unusable); unset for
+   * adapters without a cap (memory). Set it to what the harness built the store with.
+   */
+  readonly maxObjectBytes?: number
 }
 
 const ETAG_SHAPE = /^[^"\s]+$/
@@ -101,6 +106,51 @@ export function describeBlobStoreContract(
         expect(got?.body.toString()).toBe('original')
         got?.body.fill(0)
         expect((await store.get('copy/k'))?.body.toString()).toBe('original')
+      })
+    })
+
+    const cap = capabilities.maxObjectBytes
+    describe.skipIf(cap === undefined)(`objects over the size cap (${cap ?? 'none'} bytes)`, () => {
+      const max = cap ?? 0
+      const over = (): Buffer => Buffer.alloc(max + 1, 0x5a)
+
+      it('an object of exactly the cap is usable', async () => {
+        const body = randomBytes(max)
+        await store.put('cap/exact', body)
+        const got = await store.get('cap/exact')
+        expect(got?.unusable).toBeUndefined()
+        expect(got?.body.equals(body)).toBe(true)
+      })
+
+      it('one byte over reads as unusable: empty body, a reason, the same ETag each time, still listed', async () => {
+        await store.put('cap/over', over())
+        const got = await store.get('cap/over')
+        expect(got?.body.length).toBe(0)
+        expect(got?.unusable).toMatch(/\S/)
+        expect(got?.etag).toMatch(ETAG_SHAPE)
+        expect((await store.get('cap/over'))?.etag).toBe(got?.etag)
+        expect(await store.list('cap/')).toEqual(['cap/over'])
+      })
+
+      it('a plain put replaces an unusable object', async () => {
+        await store.put('cap/over', over())
+        const { etag } = await store.put('cap/over', Buffer.from('small'))
+        expect(await store.get('cap/over')).toEqual({ body: Buffer.from('small'), etag })
+      })
+
+      it('ifMatch with the unusable ETag replaces it', async () => {
+        await store.put('cap/over', over())
+        const unusable = await store.get('cap/over')
+        const { etag } = await store.put('cap/over', Buffer.from('small'), { ifMatch: unusable?.etag ?? 'missing' })
+        expect(await store.get('cap/over')).toEqual({ body: Buffer.from('small'), etag })
+      })
+
+      it.skipIf(!capabilities.conditionalWrites)('ifNoneMatch "*" on an unusable object rejects: it exists', async () => {
+        await store.put('cap/over', over())
+        await expect(store.put('cap/over', Buffer.from('small'), { ifNoneMatch: '*' })).rejects.toBeInstanceOf(
+          PreconditionFailedError,
+        )
+        expect((await store.get('cap/over'))?.unusable).toBeDefined()
       })
     })
 

@@ -12,6 +12,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { StorageUnavailableError } from '../../../src/errors'
+import { DEFAULT_MAX_OBJECT_BYTES } from '../../../src/storage/blob-store'
 import { createS3Client, S3BlobStore } from '../../../src/storage/s3-blob-store'
 import { describeBlobStoreContract } from '../../contracts/blob-store.contract'
 import { makeS3TestStore, uniqueBucketName } from './s3-test-bucket'
@@ -48,7 +49,7 @@ describe.skipIf(!enabled)(`radosgw at ${endpoint}`, () => {
     expect(up, `radosgw is not reachable at ${endpoint}; start it with: bash test/s3/radosgw.sh start`).toBe(true)
   })
 
-  describeBlobStoreContract('S3BlobStore on radosgw', () => makeS3TestStore(s3), { conditionalWrites: true })
+  describeBlobStoreContract('S3BlobStore on radosgw', () => makeS3TestStore(s3), { conditionalWrites: true, maxObjectBytes: DEFAULT_MAX_OBJECT_BYTES })
 
   describe('radosgw specifics', () => {
     it('accepts an If-Match ETag the caller passes quoted, because the adapter sends it unquoted', async () => {

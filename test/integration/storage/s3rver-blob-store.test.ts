@@ -17,6 +17,7 @@ import S3rver from 's3rver'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { StorageUnavailableError } from '../../../src/errors'
+import { DEFAULT_MAX_OBJECT_BYTES } from '../../../src/storage/blob-store'
 import { createS3Client, S3BlobStore } from '../../../src/storage/s3-blob-store'
 import { describeBlobStoreContract } from '../../contracts/blob-store.contract'
 import { makeS3TestStore, uniqueBucketName } from './s3-test-bucket'
@@ -67,6 +68,7 @@ afterAll(async () => {
 describeBlobStoreContract('S3BlobStore on s3rver', () => makeS3TestStore(client), {
   conditionalWrites: false,
   truncatedListing: canPaginate,
+  maxObjectBytes: DEFAULT_MAX_OBJECT_BYTES,
 })
 
 describe('S3BlobStore on s3rver: failures', () => {

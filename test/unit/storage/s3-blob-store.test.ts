@@ -81,6 +81,45 @@ describe('S3BlobStore.get', () => {
   })
 })
 
+describe('S3BlobStore.get size cap', () => {
+  function capped(maxObjectBytes: number) {
+    const send = vi.fn()
+    const warn = vi.fn<(...args: unknown[]) => void>()
+    return { send, warn, store: new S3BlobStore({ bucket: 'bucket', client: { send }, maxObjectBytes, log: { warn } }) }
+  }
+
+  it('judges by ContentLength: over the cap is unusable with the object ETag, the body is destroyed unread and logged', async () => {
+    const { send, warn, store } = capped(4)
+    const transformToByteArray = vi.fn()
+    const destroy = vi.fn()
+    send.mockResolvedValueOnce({ Body: { transformToByteArray, destroy }, ContentLength: 5, ETag: '"big"', $metadata: {} })
+    const got = await store.get(KEY)
+    expect(got).toEqual({ body: Buffer.alloc(0), etag: 'big', unusable: 'is 5 bytes, over the 4-byte cap' })
+    expect(transformToByteArray).not.toHaveBeenCalled()
+    expect(destroy).toHaveBeenCalledOnce()
+    expect(warn).toHaveBeenCalledWith({ key: KEY, reason: got?.unusable }, expect.any(String))
+  })
+
+  it('an object of exactly the cap is read', async () => {
+    const { send, warn, store } = capped(3)
+    send.mockResolvedValueOnce({ ...getOutput([1, 2, 3]), ContentLength: 3 })
+    expect(await store.get(KEY)).toEqual({ body: Buffer.from([1, 2, 3]), etag: '0123abcd' })
+    expect(warn).not.toHaveBeenCalled()
+  })
+
+  it('without a ContentLength the cap still holds on the bytes read', async () => {
+    const { send, store } = capped(2)
+    send.mockResolvedValueOnce(getOutput([1, 2, 3]))
+    expect(await store.get(KEY)).toEqual({ body: Buffer.alloc(0), etag: '0123abcd', unusable: 'is 3 bytes, over the 2-byte cap' })
+  })
+
+  it('defaults to 64 KiB', async () => {
+    const { send, store } = setup()
+    send.mockResolvedValueOnce({ Body: { transformToByteArray: vi.fn(), destroy: vi.fn() }, ContentLength: 64 * 1024 + 1, ETag: '"e"' })
+    expect((await store.get(KEY))?.unusable).toBe('is 65537 bytes, over the 65536-byte cap')
+  })
+})
+
 describe('S3BlobStore.put', () => {
   it('sends a Buffer body with its length and no condition headers by default, and returns the ETag unquoted', async () => {
     const { send, store, sent } = setup()
