@@ -5,6 +5,7 @@ import type { BigIntStats } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { MintingError } from '../errors'
+import type { CaSnapshot } from './ca-snapshot'
 import { parseCertificates } from './certificates'
 import { ConcurrencyLimit } from './concurrency-limit'
 import { refuseEui } from './credential-minter'
@@ -30,11 +31,20 @@ import {
 } from './der'
 import type { DerElement } from './der'
 
-export interface NodeCredentialMinterOptions {
+/** The CA by path, stat'ed on every mint and re-read when a file changed. */
+export interface NodeCaFiles {
   /** Our gateway CA, PEM or DER; with several PEM certificates the first is the CA, as OpenSSL's -CA reads it. */
   readonly caCertPath: string
   /** Its private key, unencrypted PEM (EC or RSA); an encrypted key fails fast. */
   readonly caKeyPath: string
+}
+
+/** The CA the server adopted, taken from memory: no file at all. */
+export interface NodeCaSnapshot {
+  readonly ca: Pick<CaSnapshot, 'material'>
+}
+
+export type NodeCredentialMinterOptions = (NodeCaFiles | NodeCaSnapshot) & {
   readonly validityDays: number
   /**
    * Mints at once; default 2. Key generation runs on libuv's thread pool (4 threads by default),
@@ -85,13 +95,13 @@ interface IssuingCa {
 /**
  * Mints in-process: an EC P-256 key from node:crypto and a certificate encoded field for field as
  * OpenSSL 3.0's `req -x509 -CA` does with the OpenSSL engine's leaf config, signed with SHA-256 by
- * an EC or RSA CA. The CA files are read on every mint (a stat per file; the contents are re-read
- * and re-parsed only when a file changed), so a CA snapshot swap is picked up like with the
- * OpenSSL engine. Every failure, including a refused EUI, rejects with MintingError.
+ * an EC or RSA CA. Every mint asks for the CA afresh: a CaSnapshot's current material, or a stat
+ * per CA file; either is parsed again only when it changed, so a CA swap is picked up by the next mint.
+ * Every failure, including a refused EUI, rejects with MintingError.
  */
 export class NodeCredentialMinter implements CredentialMinter {
   private readonly limit: ConcurrencyLimit
-  private cached: { readonly version: string; readonly ca: Promise<IssuingCa> } | undefined
+  private cached: { readonly version: object | string; readonly ca: Promise<IssuingCa> } | undefined
 
   constructor(private readonly options: NodeCredentialMinterOptions) {
     if (!Number.isInteger(options.validityDays) || options.validityDays < 1) {
@@ -153,21 +163,29 @@ export class NodeCredentialMinter implements CredentialMinter {
   }
 
   /**
-   * The CA as currently on disk. A stat of both files decides whether the cached parse is still
-   * that version: CaSnapshot replaces files by rename, which changes the inode, and an edit in place
-   * changes size or mtime. Reading after the stat means the cache never holds older contents than
-   * the version it is filed under.
+   * The CA as adopted now. From a snapshot, the material object is the version (write() makes a new
+   * one). From files, a stat of both decides whether the cached parse is still that version: a rename
+   * changes the inode, an edit in place size or mtime. Reading after the stat means the cache never
+   * holds older contents than the version it is filed under.
    */
   private async issuingCa(): Promise<IssuingCa> {
+    if ('ca' in this.options) {
+      const material = this.options.ca.material()
+      return this.parsed(material, () => Promise.resolve(loadIssuingCa(material.certificate, material.keyPem, '(adopted CA)', '(adopted CA)')))
+    }
     const { caCertPath, caKeyPath } = this.options
     const [certStat, keyStat] = await Promise.all([regularFile(caCertPath), regularFile(caKeyPath)])
-    const version = `${fileVersion(certStat)}|${fileVersion(keyStat)}`
+    return this.parsed(`${fileVersion(certStat)}|${fileVersion(keyStat)}`, () =>
+      Promise.all([readFile(caCertPath), readFile(caKeyPath)]).then(([cert, key]) => loadIssuingCa(cert, key, caCertPath, caKeyPath)),
+    )
+  }
+
+  private parsed(version: object | string, load: () => Promise<IssuingCa>): Promise<IssuingCa> {
     if (this.cached?.version !== version) {
-      const ca = Promise.all([readFile(caCertPath), readFile(caKeyPath)]).then(([cert, key]) => loadIssuingCa(cert, key, caCertPath, caKeyPath))
-      const entry = { version, ca }
+      const entry = { version, ca: load() }
       this.cached = entry
       // A failed load is not cached: the next mint tries again (the files may be mid-swap).
-      ca.catch(() => {
+      entry.ca.catch(() => {
         if (this.cached === entry) this.cached = undefined
       })
     }

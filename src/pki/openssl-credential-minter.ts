@@ -8,13 +8,23 @@ import { certificateNotAfter } from './certificate-expiry'
 import { ConcurrencyLimit } from './concurrency-limit'
 import { refuseEui } from './credential-minter'
 import type { ClientCredential, CredentialMinter } from './credential-minter'
+import type { CaFileLease, CaSnapshot } from './ca-snapshot'
 import { runOpenssl } from './run-openssl'
 
-export interface OpensslCredentialMinterOptions {
+/** The CA by path, read by every OpenSSL process. */
+export interface OpensslCaFiles {
   /** Our gateway CA, PEM or DER (e.g. Config.tls.caCertFile, certs/ca.crt). */
   readonly caCertPath: string
   /** Its private key, unencrypted PEM (e.g. Config.tls.caKeyFile, certs/ca.key); an encrypted key fails fast. */
   readonly caKeyPath: string
+}
+
+/** The CA the server adopted: every process gets it as inherited descriptors, so no copy of the key has a name. */
+export interface OpensslCaSnapshot {
+  readonly ca: Pick<CaSnapshot, 'lease'>
+}
+
+export type OpensslCredentialMinterOptions = (OpensslCaFiles | OpensslCaSnapshot) & {
   readonly validityDays: number
   /** Per OpenSSL process; default 10000. */
   readonly timeoutMs?: number
@@ -90,16 +100,28 @@ export class OpensslCredentialMinter implements CredentialMinter {
     const dir = await mkdtemp(path.join(this.tmpRoot, MINT_DIR_PREFIX))
     try {
       await writeFile(path.join(dir, 'leaf.cnf'), LEAF_CONFIG, { mode: 0o600 })
-      const { stdout: keyPem } = await this.run(this.mintArgs(eui), { cwd: dir, timeoutMs: this.timeoutMs })
+      // Taken last and held until the child has exited: a CA swap meanwhile leaves these descriptors open.
+      const ca = this.caFiles()
+      let keyPem: Buffer
+      try {
+        keyPem = (await this.run(this.mintArgs(eui, ca), { cwd: dir, timeoutMs: this.timeoutMs, fds: ca.fds })).stdout
+      } finally {
+        ca.release()
+      }
       const certificate = await readFile(path.join(dir, 'crt.der'))
       return { certificate, privateKey: toSec1Der(keyPem), ...describe(certificate) }
     } finally {
-      // Runs after the child has exited (execFile settles on close), also after a timeout kill.
+      // Runs after the child has exited (runOpenssl settles on close), also after a timeout kill.
       await rm(dir, { recursive: true, force: true })
     }
   }
 
-  private mintArgs(eui: string): string[] {
+  private caFiles(): CaFileLease {
+    if ('ca' in this.options) return this.options.ca.lease()
+    return { certPath: this.options.caCertPath, keyPath: this.options.caKeyPath, fds: [], release: () => undefined }
+  }
+
+  private mintArgs(eui: string, ca: CaFileLease): string[] {
     // RFC 5280: a positive serial of at most 20 octets; 16 random bytes with the top bit clear.
     const serial = randomBytes(16)
     serial[0] = (serial[0] ?? 0) & 0x7f
@@ -109,7 +131,7 @@ export class OpensslCredentialMinter implements CredentialMinter {
       '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-noenc', '-keyout', '-',
       '-config', 'leaf.cnf',
       '-subj', `/CN=${eui}`,
-      '-CA', this.options.caCertPath, '-CAkey', this.options.caKeyPath,
+      '-CA', ca.certPath, '-CAkey', ca.keyPath,
       // An encrypted CA key must fail now, not prompt on a terminal until the timeout.
       '-passin', 'pass:',
       '-set_serial', `0x${serial.toString('hex')}`,

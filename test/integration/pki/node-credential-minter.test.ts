@@ -288,16 +288,16 @@ describe('equivalence with OpensslCredentialMinter for the same CA', () => {
 })
 
 describe('the CA files', () => {
-  it('picks up a CaSnapshot swap (files replaced by rename) on the next mint', async () => {
+  it('takes a CaSnapshot from memory and picks up its write() on the next mint', async () => {
     const [devDer, devKey, otherPem, otherKey] = await Promise.all([
       readFile(devCa.certPath).then((pem) => new X509Certificate(pem).raw),
       readFile(devCa.keyPath),
       readFile(otherCa.certPath),
       readFile(otherCa.keyPath),
     ])
-    const snapshot = await CaSnapshot.create(devDer, devKey)
+    const snapshot = await CaSnapshot.create(devDer, devKey, { tmpRoot: root })
     try {
-      const m = minter(snapshot)
+      const m = new NodeCredentialMinter({ ca: snapshot, validityDays: 365 })
       expect(isIssuedBy((await m.mint(EUI)).certificate, devDer)).toBe(true)
       await snapshot.write(new X509Certificate(otherPem).raw, otherKey)
       const afterSwap = (await m.mint(EUI)).certificate

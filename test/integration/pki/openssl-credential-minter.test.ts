@@ -294,6 +294,16 @@ describe('runOpenssl', () => {
     expect(err.message).toBe('openssl dgst: timed out after 200 ms')
   })
 
+  it('kills a child whose output exceeds the cap', async () => {
+    const err = await rejection(runOpenssl(['rand', String(2 * 1024 * 1024)], { timeoutMs: 5_000 }))
+    expect(err.message).toBe('openssl rand: output exceeded 1048576 bytes')
+  })
+
+  it('reports a descriptor for the child that is not open, naming only the error code', async () => {
+    const err = await rejection(runOpenssl(['version'], { timeoutMs: 5_000, fds: [987_654] }))
+    expect(err.message).toBe('openssl version: could not be run (EBADF)')
+  })
+
   it('reports a missing openssl executable', async () => {
     process.env.PATH = path.join(root, 'empty-path')
     const err = await rejection(runOpenssl(['version'], { timeoutMs: 5_000 }))
