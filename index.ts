@@ -1,11 +1,15 @@
 // Composition root: load .env, read the config once, start the server, shut down cleanly on a signal.
 import { config as loadDotenv } from 'dotenv'
 import { loadConfig } from './src/config'
-import { ConfigError } from './src/errors'
+import { ConfigError, StartupError } from './src/errors'
+import { LogDestination } from './src/log-destination'
 import { createLogger } from './src/logger'
 import { startServer } from './src/server'
 
 async function main(): Promise<void> {
+  // A closed or broken stdout/stderr must never crash the server. Touching process.stdout also makes a pipe
+  // or socket on fd 1 non-blocking (libuv), which the log destination relies on.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined)
   loadDotenv({ quiet: true })
   let config
   try {
@@ -15,16 +19,28 @@ async function main(): Promise<void> {
     process.stderr.write(`${err.message}\n`)
     process.exit(1)
   }
-  const log = createLogger(config.logLevel)
+  const destination = new LogDestination()
+  // Lines still queued when something else exits the process; exit() below waits for them instead.
+  process.on('exit', () => {
+    destination.flushSync()
+  })
+  // Waits (a second at most) for the log lines so far; the exit code holds even if the loop empties first.
+  const exit = (code: number): void => {
+    process.exitCode = code
+    destination.flush(() => process.exit(code))
+  }
+  const log = createLogger(config.logLevel, destination)
   try {
-    const server = await startServer(config, log)
+    const server = await startServer(config, log, { logLinesDropped: () => destination.dropped })
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down: finishing in-flight requests')
       server.close().then(
-        () => process.exit(0),
+        () => {
+          exit(0)
+        },
         (err: unknown) => {
           log.error({ err }, 'shutdown failed')
-          process.exit(1)
+          exit(1)
         },
       )
     }
@@ -33,8 +49,10 @@ async function main(): Promise<void> {
     // The companion tool renews our certificates in place; file events reload them, and so does SIGHUP.
     process.on('SIGHUP', () => void server.reload('SIGHUP'))
   } catch (err) {
-    log.fatal({ err }, 'could not start')
-    process.exit(1)
+    // The operator's to fix: one line naming the variable and the file. A stack only for our own bugs.
+    if (err instanceof StartupError || err instanceof ConfigError) process.stderr.write(`${err.message}\n`)
+    else log.fatal({ err }, 'could not start')
+    exit(1)
   }
 }
 

@@ -5,6 +5,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { UpdateInfoService } from './gateways/update-info-service'
 import { handleError } from './http/error-handler'
 import { healthRoutes } from './http/health-route'
+import { limitConnectionsPerAddress } from './http/per-address-limit'
 import { updateInfoRoute } from './http/update-info-route'
 import type { Metrics } from './metrics'
 
@@ -13,6 +14,7 @@ export interface AppLimits {
   readonly requestTimeoutMs: number
   readonly idleTimeoutMs: number
   readonly maxConnections: number
+  readonly maxConnectionsPerAddress: number
 }
 
 export interface AppDeps {
@@ -42,6 +44,13 @@ export function buildApp(deps: AppDeps, tls?: ServerOptions): FastifyInstance<Ht
   })
   app.server.headersTimeout = Math.min(limits.requestTimeoutMs, 5000)
   app.server.maxConnections = limits.maxConnections
+  // Node closes connections over maxConnections itself and only tells us through 'drop'.
+  app.server.on('drop', () => {
+    deps.metrics.increment('connections_refused_total', { reason: 'max_connections' })
+  })
+  limitConnectionsPerAddress(app.server, limits.maxConnectionsPerAddress, () => {
+    deps.metrics.increment('connections_refused_total', { reason: 'per_address' })
+  })
   app.setErrorHandler(handleError)
   healthRoutes(app, deps.metrics)
   updateInfoRoute(app, { service: deps.service, metrics: deps.metrics, bodyLimitBytes: limits.bodyLimitBytes })

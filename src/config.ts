@@ -33,6 +33,10 @@ export interface Config {
     /** A connection with no traffic for this long is closed (keep-alive and TLS handshakes included). */
     readonly idleTimeoutMs: number
     readonly maxConnections: number
+    /** Open connections one client address may hold; more are closed at accept. IPv4-mapped IPv6 counts as IPv4. */
+    readonly maxConnectionsPerAddress: number
+    /** A TCP connection must finish its TLS handshake within this; always less than idleTimeoutMs. */
+    readonly tlsHandshakeTimeoutMs: number
     /** A request that takes longer on our side (slow storage, stuck mint) is answered "no change". */
     readonly responseDeadlineMs: number
   }
@@ -83,6 +87,9 @@ export interface Config {
 }
 
 type Env = Readonly<Record<string, string | undefined>>
+
+/** The smallest CREDENTIAL_MIN_VALID_DAYS: room for several 24 h polls before a certificate expires. */
+export const MIN_RENEWAL_WINDOW_DAYS = 7
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
@@ -137,7 +144,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   const certPath = dir('CERT_PATH', 'certs')
   const caCertFile = path.join(certPath, 'ca.crt')
   const validityDays = int('CREDENTIAL_VALIDITY_DAYS', 365, 1, 36500)
-  const minValidDays = int('CREDENTIAL_MIN_VALID_DAYS', 30, 0, 36500)
+  // Renewal starts this many days before expiry: a week of daily polls (CUPS_OKSYNC_INTV) at the least, so a
+  // gateway that is offline for a few days still renews in time. (One that misses it anyway is not locked
+  // out: its expired certificate, while still its current credential, may fetch the renewal.)
+  const minValidDays = int('CREDENTIAL_MIN_VALID_DAYS', 30, MIN_RENEWAL_WINDOW_DAYS, 36500)
   if (minValidDays >= validityDays) {
     problems.push(
       `CREDENTIAL_MIN_VALID_DAYS (${minValidDays}) must be less than CREDENTIAL_VALIDITY_DAYS (${validityDays}), or every credential is renewed at once`,
@@ -184,14 +194,25 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   }
   const bootstrapCa = read('BOOTSTRAP_CA_PATH')
 
+  const idleTimeoutMs = int('IDLE_TIMEOUT_MS', 15000, 100, 600000)
+  // A handshake is a few round trips: a client that has not finished it in half the idle time is not a station.
+  const tlsHandshakeTimeoutMs = int('TLS_HANDSHAKE_TIMEOUT_MS', Math.min(5000, Math.floor(idleTimeoutMs / 2)), 100, 600000)
+  if (tlsHandshakeTimeoutMs >= idleTimeoutMs) {
+    problems.push(
+      `TLS_HANDSHAKE_TIMEOUT_MS (${tlsHandshakeTimeoutMs}) must be less than IDLE_TIMEOUT_MS (${idleTimeoutMs}): an unfinished handshake should be cut off sooner than an idle connection`,
+    )
+  }
+
   const config: Config = {
     server: {
       host: text('HOST', '0.0.0.0'),
       port: int('PORT', 8443, 0, 65535),
       bodyLimitBytes: int('BODY_LIMIT_BYTES', 16384, 1024, 1048576),
       requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 10000, 100, 600000),
-      idleTimeoutMs: int('IDLE_TIMEOUT_MS', 15000, 100, 600000),
+      idleTimeoutMs,
       maxConnections: int('MAX_CONNECTIONS', 1000, 1, 1000000),
+      maxConnectionsPerAddress: int('MAX_CONNECTIONS_PER_ADDRESS', 16, 1, 1000000),
+      tlsHandshakeTimeoutMs,
       responseDeadlineMs: int('RESPONSE_DEADLINE_MS', 8000, 100, 600000),
     },
     tls: {

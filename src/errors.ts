@@ -67,3 +67,18 @@ export class ConfigError extends Error {
     super(`invalid configuration:\n- ${problems.join('\n- ')}`)
   }
 }
+
+/**
+ * The server cannot start with what a variable points at (a file, a directory, a port): the message names the
+ * variable and the path, and index.ts prints it as one line without a stack. Startup only, never reaches HTTP.
+ */
+export class StartupError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly path: string | undefined,
+    readonly problem: string,
+    options?: ErrorOptions,
+  ) {
+    super(path === undefined ? `${variable}: ${problem}` : `${variable}: ${path}: ${problem}`, options)
+  }
+}

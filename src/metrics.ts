@@ -8,12 +8,21 @@ export const COUNTERS = {
   credentials_minted_total: 'credentials minted, by kind',
   credentials_delivered_total: 'credential blobs sent to a gateway, by kind',
   unusable_bundles_total: 'stored bundles a station could not parse, withheld',
+  connections_refused_total: 'connections closed as soon as they were accepted, by reason (per_address, max_connections)',
+  log_lines_dropped_total: 'log lines dropped because the log destination was full, failing or too slow',
 } as const
 
 export type CounterName = keyof typeof COUNTERS
 
 export class Metrics {
   private readonly values = new Map<string, number>()
+  /** Counters kept elsewhere (e.g. by the log destination), read at every scrape. */
+  private readonly observed = new Map<CounterName, () => number>()
+
+  /** Renders name (without labels) from read() instead of from increment calls. */
+  observe(name: CounterName, read: () => number): void {
+    this.observed.set(name, read)
+  }
 
   increment(name: CounterName, labels: Readonly<Record<string, string | number>> = {}): void {
     const id = name + formatLabels(labels)
@@ -21,6 +30,8 @@ export class Metrics {
   }
 
   value(name: CounterName, labels: Readonly<Record<string, string | number>> = {}): number {
+    const read = this.observed.get(name)
+    if (read !== undefined && Object.keys(labels).length === 0) return read()
     return this.values.get(name + formatLabels(labels)) ?? 0
   }
 
@@ -28,6 +39,11 @@ export class Metrics {
     const lines: string[] = []
     for (const [name, help] of Object.entries(COUNTERS)) {
       lines.push(`# HELP cups_${name} ${help}`, `# TYPE cups_${name} counter`)
+      const read = this.observed.get(name as CounterName)
+      if (read !== undefined) {
+        lines.push(`cups_${name} ${read()}`)
+        continue
+      }
       const series = [...this.values].filter(([id]) => id === name || id.startsWith(`${name}{`))
       if (series.length === 0) lines.push(`cups_${name} 0`)
       for (const [id, value] of series) lines.push(`cups_${id} ${value}`)

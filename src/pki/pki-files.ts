@@ -1,5 +1,6 @@
 // readPkiFiles: what a reload may change besides the TLS pair: the trusts we hand out and the CA we mint with.
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { parseTrustCertificate } from './certificates'
 
@@ -27,14 +28,21 @@ export interface PkiCertificates {
 
 /**
  * Synchronous on purpose: it runs inside a reload's preflight, and the files are a few hundred bytes.
- * Throws naming the file when a trust is not exactly one certificate or the CA key does not match its
- * certificate (a rotation that replaced only one of the two).
+ * Every error message starts with "<file>: " (startup maps the file to the variable that named it): a file
+ * that cannot be read, a trust that is not exactly one certificate, a CA key that does not parse or does not
+ * match its certificate (a rotation that replaced only one of the two).
  */
 export function readPkiFiles(files: PkiFiles): PkiCertificates {
-  const read = (file: string): Buffer => parseTrustCertificate(readFileSync(file), file)
+  const read = (file: string): Buffer => parseTrustCertificate(readNamed(file), file)
   const ca = read(files.caCertFile)
-  const caKey = readFileSync(files.caKeyFile)
-  const keySpki = createPublicKey(createPrivateKey(caKey)).export({ type: 'spki', format: 'der' })
+  const caKey = readNamed(files.caKeyFile)
+  let privateKey: KeyObject
+  try {
+    privateKey = createPrivateKey(caKey)
+  } catch (err) {
+    throw new Error(`${files.caKeyFile}: is not an unencrypted PEM private key (${(err as Error).message})`)
+  }
+  const keySpki = createPublicKey(privateKey).export({ type: 'spki', format: 'der' })
   if (!keySpki.equals(new X509Certificate(ca).publicKey.export({ type: 'spki', format: 'der' }))) {
     throw new Error(`${files.caKeyFile}: does not match ${files.caCertFile}; replace both together`)
   }
@@ -44,5 +52,13 @@ export function readPkiFiles(files: PkiFiles): PkiCertificates {
     ca,
     caKey,
     previousCa: existsSync(files.previousCaCertFile) ? read(files.previousCaCertFile) : undefined,
+  }
+}
+
+function readNamed(file: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (err) {
+    throw new Error(`${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
   }
 }

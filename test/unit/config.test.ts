@@ -102,7 +102,21 @@ describe('loadConfig', () => {
     ['an unknown mint engine', { MINT_ENGINE: 'hsm' }],
     ['a prefix escaping upwards', { STORAGE_PREFIX: '../x/' }],
     ['a bad S3 endpoint', { S3_BUCKET_NAME: 'b', S3_BUCKET_ENDPOINT: 'localhost:9000' }],
+    ['a per-address cap of 0', { MAX_CONNECTIONS_PER_ADDRESS: '0' }],
   ])('refuses %s', (_name, env) => {
     expect(problemsOf(env)).toHaveLength(1)
+  })
+
+  it('caps connections per address at 16 and gives the TLS handshake less time than an idle connection', () => {
+    expect(loadConfig({}).server).toMatchObject({ maxConnectionsPerAddress: 16, tlsHandshakeTimeoutMs: 5000, idleTimeoutMs: 15000 })
+    expect(loadConfig({ MAX_CONNECTIONS_PER_ADDRESS: '4', TLS_HANDSHAKE_TIMEOUT_MS: '800' }).server).toMatchObject({
+      maxConnectionsPerAddress: 4,
+      tlsHandshakeTimeoutMs: 800,
+    })
+    // Unset, it follows a short IDLE_TIMEOUT_MS down instead of refusing the configuration.
+    expect(loadConfig({ IDLE_TIMEOUT_MS: '1500' }).server.tlsHandshakeTimeoutMs).toBe(750)
+    expect(problemsOf({ IDLE_TIMEOUT_MS: '4000', TLS_HANDSHAKE_TIMEOUT_MS: '4000' })).toEqual([
+      expect.stringMatching(/^TLS_HANDSHAKE_TIMEOUT_MS \(4000\) must be less than IDLE_TIMEOUT_MS \(4000\)/),
+    ])
   })
 })
