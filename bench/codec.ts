@@ -10,6 +10,7 @@ import { planUpdate } from '../src/cups/plan-update'
 import type { DesiredGatewayState } from '../src/cups/plan-update'
 import { parseUpdateInfoRequest } from '../src/cups/update-info-request'
 import { encodeUpdateInfoResponse } from '../src/cups/update-info-response'
+import { checkClientCertificate, ClientCertificateChecker } from '../src/pki/client-certificate-check'
 import { ensureDevPki } from '../src/pki/dev-pki'
 import { OpensslCredentialMinter } from '../src/pki/openssl-credential-minter'
 import { median } from './stats'
@@ -103,6 +104,9 @@ export interface CodecFixtures {
   readonly bodySource: string
   readonly cupsBlob: Buffer
   readonly tcBlob: Buffer
+  /** The dev CA (DER) and a client certificate it issued, for the per-request certificate check. */
+  readonly gatewayCa: Buffer
+  readonly clientCertificate: Buffer
 }
 
 /** A real station body and two real ~950-byte blobs (dev CA trust, minted P-256 cert, SEC1 key). */
@@ -117,7 +121,7 @@ export async function codecFixtures(repoRoot: string): Promise<CodecFixtures> {
     const [cups, tc] = await Promise.all([minter.mint(eui), minter.mint(eui)])
     const blob = (credential: typeof cups): Buffer =>
       buildCredentialBlob({ trust, certificate: credential.certificate, privateKey: credential.privateKey })
-    return { ...stationRequestBody(repoRoot, eui), cupsBlob: blob(cups), tcBlob: blob(tc) }
+    return { ...stationRequestBody(repoRoot, eui), cupsBlob: blob(cups), tcBlob: blob(tc), gatewayCa: trust, clientCertificate: cups.certificate }
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
@@ -141,7 +145,10 @@ function stationRequestBody(repoRoot: string, eui: string): { body: string; body
 }
 
 export function runCodecBenchmarks(fixtures: CodecFixtures): MicroResult[] {
-  const { body, cupsBlob, tcBlob } = fixtures
+  const { body, cupsBlob, tcBlob, gatewayCa, clientCertificate } = fixtures
+  const authorities = { ours: [new X509Certificate(gatewayCa)], factory: [] }
+  const checker = new ClientCertificateChecker(() => authorities)
+  if (!checkClientCertificate(clientCertificate, authorities).ok) throw new Error('the minted client certificate does not check')
   const tcUri = 'wss://localhost:8887'
   const desired: DesiredGatewayState = { tcUri, cupsCredentials: cupsBlob, tcCredentials: tcBlob }
   const base = parseUpdateInfoRequest(JSON.parse(body))
@@ -170,5 +177,12 @@ export function runCodecBenchmarks(fixtures: CodecFixtures): MicroResult[] {
       checkCredentialBlob(cupsBlob)
       return 1
     }),
+    // What verifying the client certificate at every request costs a poll (issue: resumed sessions).
+    microBench('client certificate check, first sight', 'checkClientCertificate: parse, issuer match, ECDSA P-256 verify, key usage', () =>
+      checkClientCertificate(clientCertificate, authorities).ok ? 1 : 0,
+    ),
+    microBench('client certificate check, seen before', 'ClientCertificateChecker.check: memo hit keyed by the DER bytes', () =>
+      checker.check(clientCertificate).ok ? 1 : 0,
+    ),
   ]
 }

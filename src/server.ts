@@ -1,4 +1,5 @@
 // startServer: wires config into adapters, the domain and the HTTP app, then listens.
+import { X509Certificate } from 'node:crypto'
 import type { Server as HttpsServer } from 'node:https'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -8,12 +9,15 @@ import type { BootstrapAllowlist, Config } from './config'
 import { parseEuiList } from './config'
 import { CredentialService } from './gateways/credential-service'
 import { GatewayRegistry } from './gateways/gateway-registry'
+import { LastAuthentications } from './gateways/last-authentication'
 import { UpdateInfoService } from './gateways/update-info-service'
 import { serverTlsOptions, TLS_CONTEXT_OPTIONS } from './http/tls-options'
 import { readTlsMaterial, TlsReloader } from './http/tls-reloader'
 import type { TlsMaterial } from './http/tls-reloader'
 import { Metrics } from './metrics'
-import { isIssuedBy } from './pki/certificates'
+import { isIssuedBy, parseCertificates } from './pki/certificates'
+import { ClientCertificateChecker } from './pki/client-certificate-check'
+import type { ClientAuthorities } from './pki/client-certificate-check'
 import { CaSnapshot } from './pki/ca-snapshot'
 import { ensureDevPki } from './pki/dev-pki'
 import type { CredentialMinter } from './pki/credential-minter'
@@ -21,11 +25,17 @@ import { NodeCredentialMinter } from './pki/node-credential-minter'
 import { OpensslCredentialMinter } from './pki/openssl-credential-minter'
 import { preflightTrust } from './pki/trust-preflight'
 import { readPkiFiles } from './pki/pki-files'
-import type { BlobStore } from './storage/blob-store'
+import type { PkiCertificates } from './pki/pki-files'
 import { CachedBlobStore } from './storage/cached-blob-store'
-import { FsBlobStore } from './storage/fs-blob-store'
-import { createS3Client, S3BlobStore } from './storage/s3-blob-store'
+import { createBlobStore } from './storage/create-blob-store'
 import { storageKeys } from './storage/storage-keys'
+import { StartupError } from './errors'
+import { listenError, probeWritableDirectory, problemOf, startupFiles, startupStep } from './startup-checks'
+
+export interface StartOptions {
+  /** Log lines the log destination dropped so far, shown as cups_log_lines_dropped_total. */
+  readonly logLinesDropped?: () => number
+}
 
 export interface RunningServer {
   readonly app: FastifyInstance<HttpsServer>
@@ -36,18 +46,19 @@ export interface RunningServer {
   close(): Promise<void>
 }
 
-export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const { tls, storage, credentials, cups } = config
-  await ensureDevPki(tls.certPath, {
-    log,
-    port: config.server.port,
-    ...(tls.certHostPath === undefined ? {} : { displayPath: tls.certHostPath }),
-  })
+  // What start finds wrong is thrown as a StartupError naming the variable to fix (index.ts prints one line).
+  const files = startupFiles(config)
+  const devPki = { log, port: config.server.port, ...(tls.certHostPath === undefined ? {} : { displayPath: tls.certHostPath }) }
+  await startupStep(() => ensureDevPki(tls.certPath, devPki), { otherwise: { variable: 'CERT_PATH' } })
 
   const metrics = new Metrics()
-  const store = new CachedBlobStore(createBlobStore(config, log), storage.cacheTtlMs)
+  if (options.logLinesDropped !== undefined) metrics.observe('log_lines_dropped_total', options.logLinesDropped)
+  if (storage.s3 === undefined) await probeWritableDirectory('DATA_DIR', storage.dataDir)
+  const store = new CachedBlobStore(createBlobStore(storage, log), storage.cacheTtlMs)
   // Swapped as a whole when a reload passes preflight; credentials built after that use the new trust and CA.
-  let pki = readPkiFiles(tls)
+  let pki = await startupStep(() => readPkiFiles(tls), { files })
   let staged = pki
   const tlsFiles = {
     serverCertFile: tls.serverCertFile,
@@ -74,17 +85,24 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       })
     }
     pki = staged
+    authorities = clientAuthorities(pki, factoryCa)
   }
-  const material = await readTlsMaterial(tlsFiles)
-  preflight(material)
+  const material = await startupStep(() => readTlsMaterial(tlsFiles), { files })
+  await startupStep(() => { preflight(material) }, { files, otherwise: { variable: 'CERT_PATH', path: tls.serverCertFile } })
 
   // Certificates from the previous CA are ours too: renewing them is how a CA rotation completes.
   const issuedByUs = (certificate: Buffer): boolean =>
     isIssuedBy(certificate, pki.ca) || (pki.previousCa !== undefined && isIssuedBy(certificate, pki.previousCa))
-  const factoryCa = cups.bootstrapCaFile === undefined ? undefined : await readFile(cups.bootstrapCaFile)
+  const factoryCa = await startupStep(() => (cups.bootstrapCaFile === undefined ? undefined : readFile(cups.bootstrapCaFile)), {
+    otherwise: { variable: 'BOOTSTRAP_CA_PATH', path: cups.bootstrapCaFile },
+  })
   const isFactoryCertificate = (certificate: Buffer): boolean => factoryCa !== undefined && isIssuedBy(certificate, factoryCa)
+  // Replaced as a whole when a reload adopts new CAs, which also empties the checker's memo: a CA removed
+  // from the client CAs stops vouching at the next request, resumed TLS sessions included.
+  let authorities = clientAuthorities(pki, factoryCa)
+  const certificateChecker = new ClientCertificateChecker(() => authorities)
   const caSnapshot = await CaSnapshot.create(pki.ca, pki.caKey)
-  const mintFiles = { caCertPath: caSnapshot.certPath, caKeyPath: caSnapshot.keyPath, validityDays: credentials.validityDays }
+  const mintFiles = { ca: caSnapshot, validityDays: credentials.validityDays }
   const minter: CredentialMinter =
     credentials.mintEngine === 'node'
       ? new NodeCredentialMinter({ ...mintFiles, maxConcurrent: credentials.mintConcurrency })
@@ -112,8 +130,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       store,
       (eui) => storageKeys(storage.prefix, eui).settings,
       await readAllowlist(cups.bootstrapAllowlist),
+      log,
     ),
-    isFactoryCertificate,
+    lastAuthentications: new LastAuthentications(store, (eui) => storageKeys(storage.prefix, eui).lastAuthentication),
+    checkCertificate: (der) => certificateChecker.check(der),
     deadlineMs: config.server.responseDeadlineMs,
     metrics,
   })
@@ -124,13 +144,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
   const app = buildApp(
     { service, metrics, limits: config.server, logger: log },
-    serverTlsOptions(material, config.server.idleTimeoutMs),
+    serverTlsOptions(material, config.server.tlsHandshakeTimeoutMs),
   )
   try {
     await app.listen({ host: config.server.host, port: config.server.port })
   } catch (err) {
     await caSnapshot.remove()
-    throw err
+    throw listenError(err, config.server.host, config.server.port)
   }
   const reloader = new TlsReloader({ server: app.server, files: tlsFiles, baseOptions: TLS_CONTEXT_OPTIONS, preflight, onReloaded: adopt, log })
   reloader.watch()
@@ -150,29 +170,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }
 }
 
+function clientAuthorities(pki: PkiCertificates, factoryCa: Buffer | undefined): ClientAuthorities {
+  return {
+    ours: [pki.ca, ...(pki.previousCa === undefined ? [] : [pki.previousCa])].map((der) => new X509Certificate(der)),
+    factory: factoryCa === undefined ? [] : parseCertificates(factoryCa, 'BOOTSTRAP_CA_PATH'),
+  }
+}
+
 async function readAllowlist(allowlist: BootstrapAllowlist): Promise<readonly string[]> {
   if ('euis' in allowlist) return allowlist.euis
   try {
     return parseEuiList(await readFile(allowlist.file, 'utf8'))
   } catch (err) {
-    throw new Error(`BOOTSTRAP_ALLOWLIST ${allowlist.file}: ${(err as Error).message}`)
+    throw new StartupError('BOOTSTRAP_ALLOWLIST', allowlist.file, problemOf(err as Error, allowlist.file), { cause: err })
   }
-}
-
-function createBlobStore(config: Config, log: Logger): BlobStore {
-  const { s3, dataDir, timeoutMs } = config.storage
-  if (s3 === undefined) {
-    log.info({ dataDir }, 'using the filesystem store (single process; set S3_BUCKET_NAME for S3)')
-    return new FsBlobStore(dataDir)
-  }
-  const client = createS3Client({
-    region: s3.region,
-    endpoint: s3.endpoint,
-    accessKeyId: s3.accessKeyId,
-    secretAccessKey: s3.secretAccessKey,
-    forcePathStyle: s3.forcePathStyle,
-    timeoutMs,
-    maxAttempts: 2,
-  })
-  return new S3BlobStore({ bucket: s3.bucket, client })
 }

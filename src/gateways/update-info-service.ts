@@ -8,11 +8,13 @@ import { encodeUpdateInfoResponse, NO_CHANGE } from '../cups/update-info-respons
 import { AppError, MintingError, StorageUnavailableError } from '../errors'
 import type { Logger } from '../logger'
 import type { Metrics } from '../metrics'
+import type { CertificateCheck } from '../pki/client-certificate-check'
 import type { StoredBlob } from '../storage/blob-store'
 import { authorizeCaller } from './access-policy'
-import type { Caller, Proof } from './access-policy'
+import type { Authorization, Caller, Proof } from './access-policy'
 import type { CredentialKind, CredentialService, EnsureContext } from './credential-service'
-import type { GatewayRegistry } from './gateway-registry'
+import type { GatewayRegistry, Registration } from './gateway-registry'
+import type { LastAuthentications } from './last-authentication'
 
 export interface UpdateInfoServiceOptions {
   readonly credentials: CredentialService
@@ -20,11 +22,19 @@ export interface UpdateInfoServiceOptions {
   readonly tcUri: string | undefined
   readonly bootstrapPolicy: BootstrapPolicy
   readonly registry: GatewayRegistry
-  /** True for a client certificate issued by the factory CA; always false without one. */
-  readonly isFactoryCertificate: (der: Buffer) => boolean
+  readonly lastAuthentications: LastAuthentications
+  /** Verifies a client certificate against the CAs accepted right now (ClientCertificateChecker). */
+  readonly checkCertificate: (der: Buffer) => CertificateCheck
   /** A request that takes longer (slow storage, stuck mint) is answered "no change" instead. */
   readonly deadlineMs: number
   readonly metrics: Metrics
+  readonly now?: () => Date
+}
+
+/** What the decision reads before it acts: the record and the stored CUPS bundle. */
+interface Gathered {
+  readonly registration: Registration
+  readonly storedCups: StoredBlob | undefined
 }
 
 class DeadlineExceeded extends Error {}
@@ -69,23 +79,18 @@ export class UpdateInfoService {
   }
 
   private async decide(request: UpdateInfoRequest, caller: Caller, log: Logger, work: EnsureContext): Promise<Buffer> {
-    const { credentials, cupsUri, tcUri, bootstrapPolicy, registry, isFactoryCertificate } = this.options
+    const { cupsUri, tcUri } = this.options
     const eui = request.eui
-    const authorize = (stored: StoredBlob | undefined): Promise<Proof> =>
-      authorizeCaller(caller, eui, {
-        policy: bootstrapPolicy,
-        storedCupsBlob: stored?.body,
-        isRegistered: () => registry.isRegistered(eui),
-        isFactoryCertificate,
-      })
-    let storedCups = await credentials.stored('cups', eui)
-    let proof = await authorize(storedCups)
+    let gathered = await this.gather(eui, false)
+    let { proof, authenticatedWith } = await this.authorize(caller, eui, gathered, false)
     if (proof === 'bootstrap') {
-      // A cached "no bundle" can be CACHE_TTL_SECONDS old; before handing keys to a caller who proved
-      // nothing, make sure the gateway was not provisioned meanwhile (by another replica or tool).
-      storedCups = await credentials.stored('cups', eui, { fresh: true })
-      proof = await authorize(storedCups)
+      // A cached "no bundle" or "active" can be CACHE_TTL_SECONDS old; before handing keys to a caller who
+      // proved nothing, make sure the gateway was not provisioned or revoked meanwhile (another replica, a tool).
+      gathered = await this.gather(eui, true)
+      ;({ proof, authenticatedWith } = await this.authorize(caller, eui, gathered, true))
     }
+    const storedCups = gathered.storedCups
+    await this.rememberAuthentication(eui, storedCups, authenticatedWith, log)
 
     // One after the other: at most one mint per gateway at a time, also within a request.
     const cupsCredentials = await this.credential('cups', eui, log, { ...work, known: storedCups })
@@ -108,6 +113,49 @@ export class UpdateInfoService {
     this.auditDelivery(proof, 'cups', response.cupsCredentials, log)
     this.auditDelivery(proof, 'tc', response.tcCredentials, log)
     return encodeUpdateInfoResponse(response)
+  }
+
+  private async gather(eui: string, fresh: boolean): Promise<Gathered> {
+    const [registration, storedCups] = await Promise.all([
+      this.options.registry.lookup(eui, { fresh }),
+      this.options.credentials.stored('cups', eui, { fresh }),
+    ])
+    return { registration, storedCups }
+  }
+
+  private authorize(caller: Caller, eui: string, gathered: Gathered, fresh: boolean): Promise<Authorization> {
+    const { credentials, bootstrapPolicy, lastAuthentications, checkCertificate } = this.options
+    return authorizeCaller(caller, eui, {
+      policy: bootstrapPolicy,
+      now: this.options.now?.() ?? new Date(),
+      registration: gathered.registration,
+      storedCupsBundle: gathered.storedCups?.body,
+      storedTcBundle: async () => (await credentials.stored('tc', eui, { fresh }))?.body,
+      lastAuthentication: () => lastAuthentications.get(eui),
+      checkCertificate,
+    })
+  }
+
+  /**
+   * A first bundle starts the gateway's credentials afresh, so nothing it authenticated with before counts
+   * (deleting the bundles locks a stolen certificate out for good). Otherwise, once it shows its current
+   * credential, that becomes the one a missed renewal falls back to. A failure here is logged and changes
+   * nothing about the answer: at worst the previous certificate stays accepted until the next poll.
+   */
+  private async rememberAuthentication(
+    eui: string,
+    storedCups: StoredBlob | undefined,
+    authenticatedWith: Authorization['authenticatedWith'],
+    log: Logger,
+  ): Promise<void> {
+    const { lastAuthentications } = this.options
+    try {
+      if (storedCups === undefined) await lastAuthentications.forget(eui)
+      else if (authenticatedWith !== undefined) await lastAuthentications.remember(eui, authenticatedWith)
+    } catch (err) {
+      if (storedCups === undefined) throw err // never mint a first bundle while an old certificate still counts
+      this.countFailure(err, 'last-authentication', log)
+    }
   }
 
   /** One credential; a failure loses only this segment, the rest of the answer still goes out. */

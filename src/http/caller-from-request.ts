@@ -14,26 +14,15 @@ export function callerFromRequest(request: FastifyRequest): Caller {
   }
 }
 
+/**
+ * The certificate as it is now, read at every request. `socket.authorized` is deliberately not used: it is
+ * set once per handshake and survives a resumed session, so the access policy verifies the DER itself.
+ */
 function peerCertificate(socket: Partial<TLSSocket>): PeerCertificate | undefined {
   // Plain sockets (app.inject, plain HTTP) have no getPeerCertificate at all.
   if (typeof socket.getPeerCertificate !== 'function') return undefined
   const peer = socket.getPeerCertificate()
   // Node returns {} when the client sent no certificate.
   if (Object.keys(peer).length === 0) return undefined
-  const cn = peer.subject.CN
-  const names = [
-    ...(Array.isArray(cn) ? cn : cn === undefined ? [] : [cn]),
-    ...(peer.subjectaltname ?? '')
-      .split(', ')
-      .filter((entry) => entry.startsWith('DNS:'))
-      .map((entry) => entry.slice(4)),
-  ]
-  const error = socket.authorizationError
-  return {
-    authorized: socket.authorized === true,
-    names,
-    serial: peer.serialNumber,
-    der: peer.raw,
-    authorizationError: error === undefined ? undefined : String(error),
-  }
+  return { der: peer.raw }
 }

@@ -6,8 +6,10 @@ export interface GatewayKeys {
   readonly cupsCredentials: string
   /** TC (LNS) credential blob, exactly the bytes sent on the wire. */
   readonly tcCredentials: string
-  /** Optional per-gateway settings (URIs, firmware pin, disabled, ...). */
+  /** The gateway record (registration, state, later per-gateway settings), written by the operator. */
   readonly settings: string
+  /** What the gateway last authenticated with; written by the server, read by every replica. */
+  readonly lastAuthentication: string
 }
 
 export const DEFAULT_PREFIX = 'cups/'
@@ -41,6 +43,7 @@ export function storageKeys(prefix: string, eui: string): GatewayKeys {
     cupsCredentials: `${base}cups_cred.bin`,
     tcCredentials: `${base}tc_cred.bin`,
     settings: `${base}gateway.json`,
+    lastAuthentication: `${base}last-auth.json`,
   }
 }
 

@@ -8,8 +8,10 @@ import { MintingError, StorageUnavailableError } from '../../../src/errors'
 import type { Caller } from '../../../src/gateways/access-policy'
 import { CredentialService } from '../../../src/gateways/credential-service'
 import { GatewayRegistry } from '../../../src/gateways/gateway-registry'
+import { LastAuthentications } from '../../../src/gateways/last-authentication'
 import { UpdateInfoService } from '../../../src/gateways/update-info-service'
 import { Metrics } from '../../../src/metrics'
+import { checkClientCertificate } from '../../../src/pki/client-certificate-check'
 import type { CredentialMinter } from '../../../src/pki/credential-minter'
 import type { OpensslCredentialMinter } from '../../../src/pki/openssl-credential-minter'
 import type { BlobStore } from '../../../src/storage/blob-store'
@@ -64,7 +66,8 @@ describe('UpdateInfoService under faults', () => {
       tcUri: 'wss://lns.example.com:8887',
       bootstrapPolicy: 'open',
       registry: new GatewayRegistry(store, (eui) => `cups/${eui}/gateway.json`, []),
-      isFactoryCertificate: () => false,
+      lastAuthentications: new LastAuthentications(store, (eui) => `cups/${eui}/last-auth.json`),
+      checkCertificate: (der) => checkClientCertificate(der, { ours: [], factory: [] }),
       deadlineMs: options.deadlineMs ?? 2000,
       metrics,
     })
@@ -162,7 +165,7 @@ describe('UpdateInfoService under faults', () => {
     const shared = new MemoryBlobStore()
     const { service } = build(new CachedBlobStore(shared, 60_000))
     const stranger: Caller = {
-      certificate: { authorized: false, names: [], serial: '01', authorizationError: 'DEPTH_ZERO_SELF_SIGNED_CERT', der: Buffer.alloc(0) },
+      certificate: { der: Buffer.alloc(0) },
       header: () => undefined,
       peer: '127.0.0.1',
     }

@@ -11,10 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildCredentialBlob } from '../../../src/cups/credential-blob'
 import type { Proof } from '../../../src/gateways/access-policy'
 import { DEV_CA_COMMON_NAME } from '../../../src/pki/dev-pki'
+import { revokeGateway } from '../../../src/gateways/revoke'
+import { FsBlobStore } from '../../../src/storage/fs-blob-store'
 import { storageKeys } from '../../../src/storage/storage-keys'
 import { postUpdateInfo } from '../../support/https-client'
 import type { PostResult } from '../../support/https-client'
 import { decodeUpdateInfoResponse, splitBlobLikeStation } from '../../support/station-decoder'
+import { issue, newAuthority, validNow } from '../../support/test-certificates'
+import type { Authority } from '../../support/test-certificates'
 import { startTestServer } from '../../support/test-server'
 import type { TestServer } from '../../support/test-server'
 
@@ -31,12 +35,6 @@ const TOKEN_VALUE = TOKEN.slice('Authorization: '.length)
 /** The EUI registered through BOOTSTRAP_ALLOWLIST on the registered server. */
 const ALLOWLISTED = '00-00-00-00-00-00-0c-10'
 
-interface Authority {
-  readonly cert: string
-  readonly key: string
-}
-
-/** What the caller presents: a client certificate (PEM, may hold a chain) and/or headers. */
 interface Presented {
   readonly cert?: string
   readonly key?: string
@@ -84,64 +82,7 @@ function openssl(args: readonly string[], cwd: string): Promise<unknown> {
   return run('openssl', [...args], { cwd })
 }
 
-async function newAuthority(dir: string, commonName: string): Promise<Authority> {
-  await mkdir(dir, { recursive: true })
-  await writeFile(
-    path.join(dir, 'ca.cnf'),
-    '[req]\ndistinguished_name = dn\nx509_extensions = ca\nprompt = no\n[dn]\n[ca]\n' +
-      'basicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n',
-  )
-  await openssl(
-    ['req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-noenc', '-keyout', 'ca.key', '-out', 'ca.crt',
-      '-config', 'ca.cnf', '-subj', `/CN=${commonName}`, '-days', '30', '-sha256'],
-    dir,
-  )
-  return { cert: path.join(dir, 'ca.crt'), key: path.join(dir, 'ca.key') }
-}
-
-/** openssl's -startdate/-enddate form. */
-function asn1Time(date: Date): string {
-  return `${date.toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`
-}
-
-/**
- * A client certificate from `issuer` via `openssl ca`, with an explicit validity window (how the expired one is made:
- * OpenSSL 3.0's req and x509 cannot set a start date). Returns PEM cert and key.
- */
-async function issue(
-  dir: string,
-  issuer: Authority,
-  options: { subject: string; dnsNames?: readonly string[]; notBefore: Date; notAfter: Date },
-): Promise<{ cert: string; key: string }> {
-  await mkdir(path.join(dir, 'db'), { recursive: true })
-  await writeFile(path.join(dir, 'db', 'index.txt'), '')
-  await writeFile(path.join(dir, 'db', 'serial'), '1000\n')
-  const san = options.dnsNames === undefined ? '' : `subjectAltName = ${options.dnsNames.map((name) => `DNS:${name}`).join(',')}\n`
-  await writeFile(
-    path.join(dir, 'ca.cnf'),
-    '[ca]\ndefault_ca = x\n[x]\ndatabase = db/index.txt\nnew_certs_dir = db\nserial = db/serial\ndefault_md = sha256\n' +
-      'policy = anything\nunique_subject = no\ncopy_extensions = none\nx509_extensions = leaf\n' +
-      '[anything]\ncommonName = supplied\n' +
-      `[leaf]\nbasicConstraints = CA:FALSE\nkeyUsage = digitalSignature\nextendedKeyUsage = clientAuth\n${san}`,
-  )
-  await openssl(
-    ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-noenc', '-keyout', 'leaf.key', '-out', 'leaf.csr',
-      '-subj', options.subject],
-    dir,
-  )
-  await openssl(
-    ['ca', '-batch', '-config', 'ca.cnf', '-cert', issuer.cert, '-keyfile', issuer.key, '-in', 'leaf.csr', '-out', 'leaf.crt', '-notext',
-      '-startdate', asn1Time(options.notBefore), '-enddate', asn1Time(options.notAfter)],
-    dir,
-  )
-  return { cert: await readFile(path.join(dir, 'leaf.crt'), 'utf8'), key: await readFile(path.join(dir, 'leaf.key'), 'utf8') }
-}
-
 const HOUR_MS = 3_600_000
-const validNow = (): { notBefore: Date; notAfter: Date } => ({
-  notBefore: new Date(Date.now() - HOUR_MS),
-  notAfter: new Date(Date.now() + 48 * HOUR_MS),
-})
 
 // ---------------------------------------------------------------------------------------------------------------
 // Gateway state helpers.
@@ -193,6 +134,32 @@ async function putObject(server: TestServer, key: string, body: Buffer | string)
 async function plantToken(server: TestServer, eui: string): Promise<void> {
   const trust = Buffer.from(new X509Certificate(server.caPem).raw)
   await putObject(server, storageKeys(server.config.storage.prefix, eui).cupsCredentials, buildCredentialBlob({ trust, token: TOKEN }))
+}
+
+function keysOf(server: TestServer, eui: string): ReturnType<typeof storageKeys> {
+  return storageKeys(server.config.storage.prefix, eui)
+}
+
+/** Stores a PEM identity as the gateway's bundle, the way another tool would (trust = our CA). */
+async function plantBundle(server: TestServer, eui: string, kind: 'cups' | 'tc', identity: { cert: string; key: string }): Promise<void> {
+  const trust = Buffer.from(new X509Certificate(server.caPem).raw)
+  const blob = buildCredentialBlob({
+    trust,
+    certificate: Buffer.from(new X509Certificate(identity.cert).raw),
+    privateKey: createPrivateKey(identity.key).export({ format: 'der', type: 'sec1' }),
+  })
+  const keys = keysOf(server, eui)
+  await putObject(server, kind === 'cups' ? keys.cupsCredentials : keys.tcCredentials, blob)
+}
+
+async function deleteBundles(server: TestServer, eui: string): Promise<void> {
+  const keys = keysOf(server, eui)
+  for (const key of [keys.cupsCredentials, keys.tcCredentials]) await rm(path.join(server.config.storage.dataDir, key), { force: true })
+}
+
+/** What the operator's revoke does, run against the server's storage. */
+async function revoke(server: TestServer, eui: string): Promise<void> {
+  await revokeGateway(new FsBlobStore(server.config.storage.dataDir), eui, { prefix: server.config.storage.prefix })
 }
 
 async function registerByGatewayJson(server: TestServer, eui: string): Promise<void> {
@@ -280,10 +247,11 @@ const CASES: readonly Case[] = [
       }),
     status: 403,
     keyMaterial: false,
-    reason: /CERT_HAS_EXPIRED/,
+    // Never stored for this gateway, so it is not its credential at all; expiry is not what refuses it.
+    reason: /holds no CUPS bundle/,
   },
   {
-    name: 'control for the expired one: same issuance, still valid, EUI only as a dashed DNS SAN',
+    name: 'a valid certificate our CA issued for this gateway that was never its credential (no bundle stored)',
     policy: 'open',
     router: '::a07',
     given: async (world) =>
@@ -292,9 +260,150 @@ const CASES: readonly Case[] = [
         dnsNames: ['00-00-00-00-00-00-0a-07'],
         ...validNow(),
       }),
+    status: 403,
+    keyMaterial: false,
+    reason: /holds no CUPS bundle/,
+  },
+  {
+    name: 'control: the same issuance once another tool stored it as the CUPS bundle (EUI only as a dashed DNS SAN)',
+    policy: 'open',
+    router: '::a17',
+    given: async (world, eui) => {
+      const identity = await issue(fresh(world, 'valid-san-stored'), world.ourCa('open'), {
+        subject: '/CN=some gateway',
+        dnsNames: ['00-00-00-00-00-00-0a-17'],
+        ...validNow(),
+      })
+      await plantBundle(world.servers.open, eui, 'cups', identity)
+      return identity
+    },
     status: 200,
     keyMaterial: true,
     proof: 'certificate',
+  },
+  {
+    name: 'EXPIRED but current: the certificate in the stored CUPS bundle, expired, fetches its renewal',
+    policy: 'open',
+    router: '::a18',
+    given: async (world, eui) => {
+      const identity = await issue(fresh(world, 'expired-current'), world.ourCa('open'), {
+        subject: `/CN=${eui}`,
+        notBefore: new Date(Date.now() - 400 * 24 * HOUR_MS),
+        notAfter: new Date(Date.now() - 24 * HOUR_MS),
+      })
+      await plantBundle(world.servers.open, eui, 'cups', identity)
+      return identity
+    },
+    status: 200,
+    keyMaterial: true,
+    proof: 'expired-certificate',
+    check: (_world, result) => {
+      // What it gets is a renewal: a certificate that is valid now.
+      const blob = decodeUpdateInfoResponse(result.body).cupsCredentials
+      if (blob === undefined) throw new Error('no renewal delivered')
+      const renewed = new X509Certificate(splitBlobLikeStation(blob).certificate)
+      expect(new Date(renewed.validTo).getTime()).toBeGreaterThan(Date.now() + 300 * 24 * HOUR_MS)
+    },
+  },
+  {
+    name: "the gateway's TC certificate presented as its CUPS certificate",
+    policy: 'open',
+    router: '::a19',
+    given: async (world) => {
+      const identity = await provision(world.servers.open, '::a19')
+      const tc = decodeUpdateInfoResponse((await post(world.servers.open, '::a19', identity)).body).tcCredentials
+      if (tc === undefined) throw new Error('no TC bundle')
+      return identityFrom(tc)
+    },
+    status: 403,
+    keyMaterial: false,
+    reason: /current credential/,
+  },
+  {
+    name: 'its old certificate after the bundles were deleted (compromise recovery): no fresh keys',
+    policy: 'open',
+    router: '::a1a',
+    given: async (world, eui) => {
+      const old = await provision(world.servers.open, '::a1a')
+      await post(world.servers.open, '::a1a', old) // shown once: it is the last authentication now
+      await deleteBundles(world.servers.open, eui)
+      return old
+    },
+    status: 403,
+    keyMaterial: false,
+    reason: /holds no CUPS bundle/,
+  },
+  {
+    name: 'a stolen old certificate after the bundles were deleted and the real gateway bootstrapped again',
+    policy: 'open',
+    router: '::a1b',
+    given: async (world, eui) => {
+      const stolen = await provision(world.servers.open, '::a1b')
+      await post(world.servers.open, '::a1b', stolen)
+      await deleteBundles(world.servers.open, eui)
+      await provision(world.servers.open, '::a1b') // the real gateway, from its anonymous boot set
+      return stolen
+    },
+    status: 403,
+    keyMaterial: false,
+    reason: /current credential/,
+  },
+  {
+    name: 'the previous certificate after another tool replaced the bundle, before the gateway showed the new one',
+    policy: 'open',
+    router: '::a1c',
+    given: async (world, eui) => {
+      const previous = await provision(world.servers.open, '::a1c')
+      await post(world.servers.open, '::a1c', previous)
+      const replacement = await issue(fresh(world, 'replacement'), world.ourCa('open'), { subject: `/CN=${eui}`, ...validNow() })
+      await plantBundle(world.servers.open, eui, 'cups', replacement)
+      return previous
+    },
+    status: 200,
+    keyMaterial: true,
+    proof: 'previous-certificate',
+  },
+  {
+    name: 'the previous certificate once the gateway has shown the replacement',
+    policy: 'open',
+    router: '::a1d',
+    given: async (world, eui) => {
+      const previous = await provision(world.servers.open, '::a1d')
+      await post(world.servers.open, '::a1d', previous)
+      const replacement = await issue(fresh(world, 'replacement-shown'), world.ourCa('open'), { subject: `/CN=${eui}`, ...validNow() })
+      await plantBundle(world.servers.open, eui, 'cups', replacement)
+      expect((await post(world.servers.open, '::a1d', replacement)).status).toBe(200)
+      return previous
+    },
+    status: 403,
+    keyMaterial: false,
+    reason: /current credential/,
+  },
+  {
+    name: 'revoked: its own current certificate',
+    policy: 'open',
+    router: '::a1e',
+    given: async (world, eui) => {
+      const identity = await provision(world.servers.open, '::a1e')
+      await revoke(world.servers.open, eui)
+      return identity
+    },
+    status: 403,
+    keyMaterial: false,
+    reason: /is revoked/,
+  },
+  {
+    name: 'revoked: anonymous (its bundles are gone, yet the open policy must not bootstrap it)',
+    policy: 'open',
+    router: '::a1f',
+    given: async (world, eui) => {
+      await provision(world.servers.open, '::a1f')
+      await revoke(world.servers.open, eui)
+      return {}
+    },
+    status: 403,
+    keyMaterial: false,
+    reason: /is revoked/,
   },
   {
     name: "certificate for this gateway signed with another gateway's minted key (a CA:FALSE leaf as issuer, chain sent)",
@@ -555,6 +664,62 @@ const CASES: readonly Case[] = [
     keyMaterial: false,
     reason: /is provisioned/,
   },
+  {
+    name: 'anonymous, stored CUPS token with an empty value (`Authorization: \\r\\n`), off: fails closed',
+    policy: 'off',
+    router: '::b20',
+    given: async (world, eui) => {
+      const trust = Buffer.from(new X509Certificate(world.servers.off.caPem).raw)
+      await putObject(world.servers.off, keysOf(world.servers.off, eui).cupsCredentials, Buffer.concat([trust, Buffer.alloc(4), Buffer.from('Authorization: \r\n')]))
+      return {}
+    },
+    status: 403,
+    keyMaterial: false,
+    reason: /is provisioned/,
+  },
+  {
+    name: 'revoked: a factory certificate for it (off)',
+    policy: 'off',
+    router: '::b21',
+    given: async (world, eui) => {
+      const factory = await factoryCertificate(world, eui)
+      await provision(world.servers.off, '::b21', factory)
+      await revoke(world.servers.off, eui)
+      return factory
+    },
+    status: 403,
+    keyMaterial: false,
+    reason: /is revoked/,
+  },
+  {
+    name: 'anonymous, registered, trust-only CUPS bundle but a TC bundle with a key',
+    policy: 'registered',
+    router: '::c05',
+    given: async (world, eui) => {
+      const server = world.servers.registered
+      await registerByGatewayJson(server, eui)
+      const trust = Buffer.from(new X509Certificate(server.caPem).raw)
+      await putObject(server, keysOf(server, eui).cupsCredentials, buildCredentialBlob({ trust }))
+      const tc = await issue(fresh(world, 'tc-only'), world.ourCa('registered'), { subject: `/CN=${eui}`, ...validNow() })
+      await plantBundle(server, eui, 'tc', tc)
+      return {}
+    },
+    status: 403,
+    keyMaterial: false,
+    reason: /is provisioned/,
+  },
+  {
+    name: 'anonymous, gateway.json is a JSON array (registers nothing)',
+    policy: 'registered',
+    router: '::c06',
+    given: async (world, eui) => {
+      await putObject(world.servers.registered, keysOf(world.servers.registered, eui).settings, '[]\n')
+      return {}
+    },
+    status: 404,
+    keyMaterial: false,
+    reason: /unknown gateway 0000000000000c06/,
+  },
 ]
 
 async function factoryCertificate(world: World, eui: string): Promise<Presented> {
@@ -569,11 +734,12 @@ describe('the access matrix over real TLS', () => {
   beforeAll(async () => {
     const work = await mkdtemp(path.join(os.tmpdir(), 'cups-authz-'))
     const factoryCa = await newAuthority(path.join(work, 'factory-ca'), 'Gateway Factory CA')
-    // Three servers sharing nothing: each has its own dev PKI and data directory.
+    // Three servers sharing nothing: each has its own dev PKI and data directory. No read cache: the cases
+    // change records and bundles between requests as another tool would (the cache has its own tests).
     const [off, registered, open] = await Promise.all([
-      startTestServer({ BOOTSTRAP_POLICY: 'off', BOOTSTRAP_CA_PATH: factoryCa.cert }),
-      startTestServer({ BOOTSTRAP_POLICY: 'registered', BOOTSTRAP_ALLOWLIST: ALLOWLISTED }),
-      startTestServer({ BOOTSTRAP_POLICY: 'open' }),
+      startTestServer({ BOOTSTRAP_POLICY: 'off', BOOTSTRAP_CA_PATH: factoryCa.cert, CACHE_TTL_SECONDS: '0' }),
+      startTestServer({ BOOTSTRAP_POLICY: 'registered', BOOTSTRAP_ALLOWLIST: ALLOWLISTED, CACHE_TTL_SECONDS: '0' }),
+      startTestServer({ BOOTSTRAP_POLICY: 'open', CACHE_TTL_SECONDS: '0' }),
     ])
     const servers = { off, registered, open }
     world = {
@@ -588,8 +754,8 @@ describe('the access matrix over real TLS', () => {
     await rm(world.work, { recursive: true, force: true })
   })
 
-  it('covers at least 15 cases, every policy, and no EUI twice', () => {
-    expect(CASES.length).toBeGreaterThanOrEqual(15)
+  it('covers at least 40 cases, every policy, and no EUI twice', () => {
+    expect(CASES.length).toBeGreaterThanOrEqual(40)
     expect(new Set(CASES.map((c) => c.policy))).toEqual(new Set(['off', 'registered', 'open']))
     const euis = CASES.map((c) => euiOf(c.router))
     expect(new Set(euis).size).toBe(euis.length)
