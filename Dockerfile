@@ -4,7 +4,7 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json index.ts ./
+COPY tsconfig.json tsconfig.build.json index.ts cli.ts ./
 COPY src ./src
 RUN npm run build
 

@@ -26,6 +26,14 @@ describe('deployment files', () => {
     expect(dockerfile).toMatch(/^USER node$/m)
   })
 
+  it('builds the CLI that package.json names as its bin, runnable as a command', () => {
+    const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string> }
+    const build = JSON.parse(read('tsconfig.build.json')) as { include: string[] }
+    expect(pkg.bin['cups-server']).toBe('dist/cli.js')
+    expect(build.include).toContain('cli.ts')
+    expect(read('cli.ts').startsWith('#!/usr/bin/env node\n')).toBe(true)
+  })
+
   it('documents every variable docker-compose.yml reads in .env.example', () => {
     const documented = new Set([...read('.env.example').matchAll(/^([A-Z0-9_]+)=/gm)].map((match) => match[1]))
     const used = [...read('docker-compose.yml').matchAll(/\$\{([A-Z0-9_]+)/g)].map((match) => match[1])
