@@ -103,6 +103,9 @@ describe('loadConfig', () => {
     ['a prefix escaping upwards', { STORAGE_PREFIX: '../x/' }],
     ['a bad S3 endpoint', { S3_BUCKET_NAME: 'b', S3_BUCKET_ENDPOINT: 'localhost:9000' }],
     ['a per-address cap of 0', { MAX_CONNECTIONS_PER_ADDRESS: '0' }],
+    // Renewal needs room for several daily polls; 0 would make every certificate expire before it is renewed.
+    ['a renewal window of 0 days', { CREDENTIAL_MIN_VALID_DAYS: '0' }],
+    ['a renewal window of 6 days', { CREDENTIAL_MIN_VALID_DAYS: '6' }],
   ])('refuses %s', (_name, env) => {
     expect(problemsOf(env)).toHaveLength(1)
   })
@@ -118,5 +121,9 @@ describe('loadConfig', () => {
     expect(problemsOf({ IDLE_TIMEOUT_MS: '4000', TLS_HANDSHAKE_TIMEOUT_MS: '4000' })).toEqual([
       expect.stringMatching(/^TLS_HANDSHAKE_TIMEOUT_MS \(4000\) must be less than IDLE_TIMEOUT_MS \(4000\)/),
     ])
+  })
+
+  it('accepts a renewal window of 7 days, the smallest with room for several daily polls', () => {
+    expect(loadConfig({ CREDENTIAL_MIN_VALID_DAYS: '7', CREDENTIAL_VALIDITY_DAYS: '30' }).credentials).toMatchObject({ minValidDays: 7, validityDays: 30 })
   })
 })

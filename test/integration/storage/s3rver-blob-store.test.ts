@@ -8,19 +8,17 @@
 // 500. Run with NODE_OPTIONS=--openssl-legacy-provider to include that case; without it only that one
 // case is skipped (with a message), and pagination is still covered by the radosgw run and unit tests.
 import { createCipheriv } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 
 import type { S3Client } from '@aws-sdk/client-s3'
-import S3rver from 's3rver'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { StorageUnavailableError } from '../../../src/errors'
 import { DEFAULT_MAX_OBJECT_BYTES } from '../../../src/storage/blob-store'
-import { createS3Client, S3BlobStore } from '../../../src/storage/s3-blob-store'
+import { S3BlobStore } from '../../../src/storage/s3-blob-store'
 import { describeBlobStoreContract } from '../../contracts/blob-store.contract'
 import { makeS3TestStore, uniqueBucketName } from './s3-test-bucket'
+import { startS3rver } from './s3rver-server'
+import type { RunningS3rver } from './s3rver-server'
 
 function desAvailable(): boolean {
   try {
@@ -39,31 +37,15 @@ if (!canPaginate) {
   )
 }
 
-let server: S3rver
-let directory: string
+let s3rver: RunningS3rver
 let client: S3Client
 
 beforeAll(async () => {
-  directory = await mkdtemp(join(tmpdir(), 'cups-s3rver-'))
-  server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory })
-  const { port } = await server.run()
-  client = createS3Client({
-    region: 'us-east-1',
-    endpoint: `http://127.0.0.1:${port}`,
-    // s3rver's built-in account; it checks only the key id.
-    accessKeyId: 'S3RVER',
-    secretAccessKey: 'S3RVER',
-    forcePathStyle: true,
-    timeoutMs: 10_000,
-    maxAttempts: 1,
-  })
+  s3rver = await startS3rver('cups-s3rver-', 10_000)
+  client = s3rver.client
 })
 
-afterAll(async () => {
-  client.destroy()
-  await server.close()
-  await rm(directory, { recursive: true, force: true })
-})
+afterAll(() => s3rver.close())
 
 describeBlobStoreContract('S3BlobStore on s3rver', () => makeS3TestStore(client), {
   conditionalWrites: false,
