@@ -14,7 +14,7 @@ import { authorizeCaller } from './access-policy'
 import type { Authorization, Caller, Proof } from './access-policy'
 import type { CredentialKind, CredentialService, EnsureContext } from './credential-service'
 import type { GatewayRegistry, Registration } from './gateway-registry'
-import type { LastAuthentications } from './last-authentication'
+import type { LastAuthentication, LastAuthentications } from './last-authentication'
 
 export interface UpdateInfoServiceOptions {
   readonly credentials: CredentialService
@@ -31,10 +31,12 @@ export interface UpdateInfoServiceOptions {
   readonly now?: () => Date
 }
 
-/** What the decision reads before it acts: the record and the stored CUPS bundle. */
+/** What the decision reads before it acts: the record, the stored CUPS bundle, and for certificate callers
+ * their last authentication, read alongside (the policy may need it, and remembering reads it anyway). */
 interface Gathered {
   readonly registration: Registration
   readonly storedCups: StoredBlob | undefined
+  readonly lastAuthentication: Promise<LastAuthentication | undefined> | undefined
 }
 
 class DeadlineExceeded extends Error {}
@@ -81,12 +83,12 @@ export class UpdateInfoService {
   private async decide(request: UpdateInfoRequest, caller: Caller, log: Logger, work: EnsureContext): Promise<Buffer> {
     const { cupsUri, tcUri } = this.options
     const eui = request.eui
-    let gathered = await this.gather(eui, false)
+    let gathered = await this.gather(eui, caller, false)
     let { proof, authenticatedWith } = await this.authorize(caller, eui, gathered, false)
     if (proof === 'bootstrap') {
       // A cached "no bundle" or "active" can be CACHE_TTL_SECONDS old; before handing keys to a caller who
       // proved nothing, make sure the gateway was not provisioned or revoked meanwhile (another replica, a tool).
-      gathered = await this.gather(eui, true)
+      gathered = await this.gather(eui, caller, true)
       ;({ proof, authenticatedWith } = await this.authorize(caller, eui, gathered, true))
     }
     const storedCups = gathered.storedCups
@@ -115,12 +117,15 @@ export class UpdateInfoService {
     return encodeUpdateInfoResponse(response)
   }
 
-  private async gather(eui: string, fresh: boolean): Promise<Gathered> {
+  private async gather(eui: string, caller: Caller, fresh: boolean): Promise<Gathered> {
+    const lastAuthentication = caller.certificate === undefined ? undefined : this.options.lastAuthentications.get(eui)
+    // Awaited only where the policy needs it, which is where its failure surfaces; never an unhandled rejection.
+    lastAuthentication?.catch(() => undefined)
     const [registration, storedCups] = await Promise.all([
       this.options.registry.lookup(eui, { fresh }),
       this.options.credentials.stored('cups', eui, { fresh }),
     ])
-    return { registration, storedCups }
+    return { registration, storedCups, lastAuthentication }
   }
 
   private authorize(caller: Caller, eui: string, gathered: Gathered, fresh: boolean): Promise<Authorization> {
@@ -131,7 +136,7 @@ export class UpdateInfoService {
       registration: gathered.registration,
       storedCupsBundle: gathered.storedCups?.body,
       storedTcBundle: async () => (await credentials.stored('tc', eui, { fresh }))?.body,
-      lastAuthentication: () => lastAuthentications.get(eui),
+      lastAuthentication: () => gathered.lastAuthentication ?? lastAuthentications.get(eui),
       checkCertificate,
     })
   }
