@@ -29,14 +29,18 @@ export class LastAuthentications {
   }
 
   /**
-   * Records `value` unless it is already what is stored. The write is conditional, so two replicas seeing
+   * Records `value` unless it is already what is stored (or, for a token, unless nothing is). The write is conditional, so two replicas seeing
    * the same gateway never interleave a stale value over a newer one; a lost race re-reads once.
    */
   async remember(eui: string, value: AuthenticatedWith): Promise<void> {
     const key = this.keyFor(eui)
     let current = await this.store.get(key)
     for (let attempt = 0; attempt < 2; attempt++) {
-      if (same(parse(current), value)) return
+      const stored = parse(current)
+      if (same(stored, value)) return
+      // A token needs no record of its own: it only has to end a certificate's standing, and with nothing
+      // stored no certificate stands. So a token gateway's polls never write.
+      if (value.via === 'token' && stored === undefined) return
       const body = Buffer.from(`${JSON.stringify({ version: 1, ...value, at: this.now().toISOString() })}\n`)
       try {
         await this.store.put(key, body, current === undefined ? { ifNoneMatch: '*' } : { ifMatch: current.etag })

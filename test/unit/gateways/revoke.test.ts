@@ -42,6 +42,12 @@ describe('revokeGateway', () => {
 })
 
 describe('LastAuthentications', () => {
+  it('a token with nothing stored writes nothing: no certificate stands that it would have to end', async () => {
+    const store = new MemoryBlobStore()
+    await new LastAuthentications(store, () => keys.lastAuthentication).remember(EUI, { via: 'token' })
+    expect(await store.list('cups/')).toEqual([])
+  })
+
   it('writes only on change, and never keeps a token', async () => {
     const store = new MemoryBlobStore()
     const auth = new LastAuthentications(store, () => keys.lastAuthentication, () => NOW)
