@@ -35,7 +35,9 @@ const MAX_BLOB_BYTES = 0xffff // the cred segment has a u16 length
 const SEQUENCE = 0x30
 const PLACEHOLDER = Buffer.alloc(4)
 // Name, then exactly ": ", then a printable value: what validateAuthToken (src/net.c) accepts and HTTP can carry.
-const TOKEN_LINE = /^[A-Za-z0-9_-]+: [\x21-\x7e][\x20-\x7e]*$/
+// The value ends in a non-space: HTTP servers (Node included) strip trailing whitespace from header values,
+// so a token ending in a space would never match what the station sends.
+const TOKEN_LINE = /^[A-Za-z0-9_-]+: [\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/
 
 /** Canonical blob trust ‖ (cert | 00000000) ‖ (key | token | 00000000); empty Buffers count as absent. */
 export function buildCredentialBlob(parts: CredentialBlobInput): Buffer {
@@ -160,7 +162,7 @@ function encodeToken(token: string): Buffer {
     if (!TOKEN_LINE.test(line)) {
       throw new EncodingError(
         'CRED_BAD_TOKEN',
-        `token line ${index + 1} must be \`Name: value\` (name [A-Za-z0-9_-]+, exactly ": ", then printable ASCII)`,
+        `token line ${index + 1} must be \`Name: value\` (name [A-Za-z0-9_-]+, exactly ": ", then printable ASCII not ending in a space)`,
       )
     }
   })

@@ -92,14 +92,16 @@ async function authorizeCertificate(der: Buffer, eui: string, context: AccessCon
   if (context.storedCupsBundle === undefined) {
     throw new ForbiddenError('client certificate is not the gateway\'s current credential (it holds no CUPS bundle)')
   }
-  const stored = bundleMaterial(context.storedCupsBundle).certificate
-  if (stored?.equals(der) === true) {
+  const stored = bundleMaterial(context.storedCupsBundle)
+  if (stored.certificate?.equals(der) === true) {
     return {
       proof: expired ? 'expired-certificate' : 'certificate',
       authenticatedWith: { via: 'certificate', sha256: check.sha256, serial: check.serial },
     }
   }
-  // The stored bundle was renewed or replaced, and the gateway has not shown the new one yet.
+  // The stored bundle was renewed or replaced, and the gateway has not shown the new one yet. A bundle with
+  // no identity in it (trust only) is one this server replaces by minting: the old certificate must not fetch that.
+  if (!stored.provisioned) throw new ForbiddenError('client certificate is not the gateway\'s current credential')
   const last = await context.lastAuthentication()
   if (last?.via === 'certificate' && last.sha256 === check.sha256) {
     return { proof: expired ? 'expired-certificate' : 'previous-certificate' }
@@ -107,9 +109,11 @@ async function authorizeCertificate(der: Buffer, eui: string, context: AccessCon
   throw new ForbiddenError('client certificate is not the gateway\'s current credential')
 }
 
-interface BundleMaterial {
+export interface BundleMaterial {
   /** Any key material (certificate, key or token), or a bundle we cannot read: fail closed. */
   readonly provisioned: boolean
+  /** False for a bundle a station could not use. */
+  readonly usable: boolean
   /** Only from a bundle a station would accept. */
   readonly token: string | undefined
   readonly certificate: Buffer | undefined
@@ -122,8 +126,8 @@ interface BundleMaterial {
 const materials = new WeakMap<Buffer, BundleMaterial>()
 
 /** What a stored bundle holds, judged the way a station would parse it. */
-function bundleMaterial(blob: Buffer | undefined): BundleMaterial {
-  if (blob === undefined) return { provisioned: false, token: undefined, certificate: undefined }
+export function bundleMaterial(blob: Buffer | undefined): BundleMaterial {
+  if (blob === undefined) return { provisioned: false, usable: true, token: undefined, certificate: undefined }
   let material = materials.get(blob)
   if (material === undefined) {
     material = readBundleMaterial(blob)
@@ -139,9 +143,9 @@ function readBundleMaterial(blob: Buffer): BundleMaterial {
     const token = credentialBlobToken(blob)
     const certificate = credentialBlobCertificate(blob)
     const key = splitCredentialBlob(blob).key
-    return { provisioned: key.length > 0 || certificate !== undefined, token, certificate }
+    return { provisioned: key.length > 0 || certificate !== undefined, usable: true, token, certificate }
   } catch {
-    return { provisioned: true, token: undefined, certificate: undefined }
+    return { provisioned: true, usable: false, token: undefined, certificate: undefined }
   }
 }
 

@@ -11,6 +11,9 @@ import { SingleFlight } from './single-flight'
 
 export type CredentialKind = 'cups' | 'tc'
 
+/** Why a credential was minted (audit line): none stored, the stored one expires, or it holds no identity. */
+type MintReason = 'first-contact' | 'expiring' | 'no-identity'
+
 /** A store that can also read past any cache (CachedBlobStore); a plain BlobStore reads fresh anyway. */
 export type CredentialStore = BlobStore & { getFresh?(key: string): Promise<StoredBlob | undefined> }
 
@@ -37,12 +40,26 @@ export interface EnsureContext {
   readonly signal?: AbortSignal | undefined
   /** Told how to undo each first bundle this work creates, should the request be answered without it. */
   readonly onCreated?: ((undo: () => Promise<void>) => void) | undefined
+  /** Runs before any write; rejects (with an AppError) when the caller may no longer have it. */
+  readonly beforeWrite?: (() => Promise<void>) | undefined
+  /** Runs after a write with a way to undo it; rejects when the gateway was revoked meanwhile. */
+  readonly afterWrite?: ((undo: () => Promise<void>) => Promise<void>) | undefined
+  /**
+   * A caller who proved nothing: it gets a first bundle only if its own write created it. Joining another
+   * request's mint, or losing the create race, answers without one, so two anonymous first contacts never
+   * walk away with the same identity.
+   */
+  readonly exclusive?: boolean | undefined
+  /** False: serve an expiring bundle as it is this time (the request could not record what it authenticated with). */
+  readonly renew?: boolean | undefined
 }
 
 /** What a usable stored blob holds, as far as renewal decisions go. */
 interface Inspection {
   readonly trust: Buffer
   readonly certificate: Buffer | undefined
+  /** Bytes of the key part: a DER key or a token; 0 for a bundle with a trust only. */
+  readonly keyLength: number
   readonly notAfter: Date | undefined
   /** A foreign bundle's coming expiry has been logged. */
   expiryReported?: boolean
@@ -72,13 +89,22 @@ export class CredentialService {
    */
   async ensure(kind: CredentialKind, eui: string, context: EnsureContext = {}): Promise<Buffer | undefined> {
     const stored = context.known ?? (await this.stored(kind, eui))
-    if (stored === undefined) return this.mintOnce(kind, eui, undefined, context)
+    if (stored === undefined) {
+      if (context.exclusive === true && this.minting.has(`${kind}:${eui}`)) return undefined
+      return this.mintOnce(kind, eui, undefined, context)
+    }
     const inspection = this.inspect(kind, eui, stored.body)
     if (inspection === undefined) return undefined
     const { certificate, notAfter, trust } = inspection
+    // A CUPS bundle with a trust only gives the gateway no identity: once its TC bundle holds a key it could
+    // never authenticate again (it is provisioned, and has nothing to present), so it gets one now.
+    if (kind === 'cups' && certificate === undefined && inspection.keyLength === 0) {
+      if (context.exclusive === true && this.minting.has(`${kind}:${eui}`)) return undefined
+      return this.mintOnce(kind, eui, stored, context, 'no-identity')
+    }
     if (certificate === undefined || notAfter === undefined) return stored.body
     if (expiresWithin(notAfter, this.options.minValidDays, this.now())) {
-      if (this.options.issuedByUs(certificate)) return this.mintOnce(kind, eui, stored, context)
+      if (this.options.issuedByUs(certificate)) return context.renew === false ? stored.body : this.mintOnce(kind, eui, stored, context)
       // Another tool's bundle (its own CA, maybe its LNS's): replacing it with ours could lock the gateway
       // out there, so renewing it stays that tool's job. Said once per stored copy.
       if (!inspection.expiryReported) {
@@ -109,8 +135,10 @@ export class CredentialService {
       if (kind === 'cups' && certificate !== undefined && !this.options.acceptsClientCertificate(certificate)) {
         throw new Error('its client certificate is from a CA this server does not accept: the gateway could not authenticate with it')
       }
+      const parts = splitCredentialBlob(blob)
       inspection = {
-        trust: splitCredentialBlob(blob).trust,
+        trust: parts.trust,
+        keyLength: parts.key.length,
         certificate,
         notAfter: certificate === undefined ? undefined : certificateNotAfter(certificate),
       }
@@ -151,8 +179,9 @@ export class CredentialService {
     eui: string,
     previous: StoredBlob | undefined,
     context: EnsureContext,
+    why: MintReason = previous === undefined ? 'first-contact' : 'expiring',
   ): Promise<Buffer | undefined> {
-    return this.minting.run(`${kind}:${eui}`, () => this.mint(kind, eui, previous, context))
+    return this.minting.run(`${kind}:${eui}`, () => this.mint(kind, eui, previous, context, why))
   }
 
   private async mint(
@@ -160,6 +189,7 @@ export class CredentialService {
     eui: string,
     previous: StoredBlob | undefined,
     context: EnsureContext,
+    why: MintReason,
   ): Promise<Buffer | undefined> {
     const credential = await this.options.minter.mint(eui, context.signal)
     const blob = buildCredentialBlob({
@@ -167,7 +197,9 @@ export class CredentialService {
       certificate: credential.certificate,
       privateKey: credential.privateKey,
     })
-    return this.store(kind, eui, blob, previous, context, () => {
+    // A gateway's first identity (nothing stored, or a trust only) must reach it or be undone.
+    const first = previous === undefined || why === 'no-identity'
+    return this.store(kind, eui, blob, previous, { ...context, first }, () => {
       this.options.metrics?.increment('credentials_minted_total', { kind })
       this.options.log.info(
         {
@@ -176,7 +208,7 @@ export class CredentialService {
           kind,
           serial: credential.serial,
           notAfter: credential.notAfter.toISOString(),
-          why: previous === undefined ? 'first-contact' : 'expiring',
+          why,
           crc: crc32(blob),
           length: blob.length,
         },
@@ -197,39 +229,50 @@ export class CredentialService {
     eui: string,
     blob: Buffer,
     previous: StoredBlob | undefined,
-    { signal, onCreated }: EnsureContext,
+    { signal, onCreated, beforeWrite, afterWrite, exclusive, first = false }: EnsureContext & { readonly first?: boolean },
     onStored: () => void,
   ): Promise<Buffer | undefined> {
     const { store, keyFor, log } = this.options
     const key = keyFor(kind, eui)
     signal?.throwIfAborted()
+    await beforeWrite?.()
     let etag: string
     try {
       ;({ etag } = await store.put(key, blob, previous === undefined ? { ifNoneMatch: '*' } : { ifMatch: previous.etag }))
     } catch (err) {
       if (!(err instanceof PreconditionFailedError)) throw err
+      // The winner's first bundle is the winner's: a caller who proved nothing does not get it too.
+      if (exclusive === true) {
+        log.info({ eui, kind }, 'lost the first-contact race to another caller; answering without credentials')
+        return undefined
+      }
       // Another replica (or tool) wrote first: everyone serves the stored winner, so the gateway never flaps.
       log.info({ eui, kind }, 'lost credential write race; serving the stored bundle')
       const winner = await this.stored(kind, eui, { fresh: true })
       return winner !== undefined && this.inspect(kind, eui, winner.body) !== undefined ? winner.body : undefined
     }
-    if (signal?.aborted === true && previous === undefined) {
+    const undo = (): Promise<void> => this.undoFirst(key, etag, previous, eui, kind)
+    if (signal?.aborted === true && first) {
       // The write landed after the answer went out. A renewal can stay (the old certificate still works and
-      // the next contact fetches the new one), but a first bundle must go, or the gateway is locked out.
-      await this.undoCreate(key, etag, eui, kind)
+      // the next contact fetches the new one), but a first identity must go, or the gateway is locked out.
+      await undo()
       signal.throwIfAborted()
     }
-    if (previous === undefined) onCreated?.(() => this.undoCreate(key, etag, eui, kind))
+    // Revoked while this ran: what we wrote must not outlive the revoke's deletes.
+    await afterWrite?.(() => store.delete(key))
+    if (first) onCreated?.(undo)
     onStored()
     return blob
   }
 
-  private async undoCreate(key: string, etag: string, eui: string, kind: CredentialKind): Promise<void> {
+  /** Puts back what was there before a first identity (nothing, or the trust-only bundle). */
+  private async undoFirst(key: string, etag: string, previous: StoredBlob | undefined, eui: string, kind: CredentialKind): Promise<void> {
     const { store, log } = this.options
     try {
       const current = await this.stored(kind, eui, { fresh: true })
       if (current?.etag !== etag) return // replaced meanwhile by someone who will deliver it
-      await store.delete(key)
+      if (previous === undefined) await store.delete(key)
+      else await store.put(key, previous.body, { ifMatch: etag })
       log.warn({ eui, kind }, 'first credential stored after the response deadline; removed so the gateway can bootstrap again')
     } catch (err) {
       log.error({ eui, kind, err }, 'could not remove a credential stored after the response deadline; delete it to let the gateway bootstrap')

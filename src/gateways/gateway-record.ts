@@ -43,7 +43,8 @@ export function parseGatewayRecord(body: Buffer): GatewayRecord {
     throw new InvalidRecordError(`gateway.json must be a JSON object, not ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`)
   }
   const fields = value as Record<string, unknown>
-  const state = fields.state ?? 'active'
+  // Absent means active; present, it must be one of the states (null is a state we cannot read, not active).
+  const state = Object.hasOwn(fields, 'state') ? fields.state : 'active'
   if (typeof state !== 'string' || !(GATEWAY_STATES as readonly string[]).includes(state)) {
     throw new InvalidRecordError(`gateway.json: state must be one of ${GATEWAY_STATES.join(', ')}`, 'state')
   }

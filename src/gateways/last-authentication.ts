@@ -24,8 +24,9 @@ export class LastAuthentications {
   ) {}
 
   /** Undefined when none is stored or the stored one is not ours to read (it then vouches for nothing). */
-  async get(eui: string): Promise<LastAuthentication | undefined> {
-    return parse(await this.store.get(this.keyFor(eui)))
+  async get(eui: string, options: { fresh?: boolean } = {}): Promise<LastAuthentication | undefined> {
+    const key = this.keyFor(eui)
+    return parse(options.fresh === true && this.store.getFresh ? await this.store.getFresh(key) : await this.store.get(key))
   }
 
   /**
@@ -36,11 +37,7 @@ export class LastAuthentications {
     const key = this.keyFor(eui)
     let current = await this.store.get(key)
     for (let attempt = 0; attempt < 2; attempt++) {
-      const stored = parse(current)
-      if (same(stored, value)) return
-      // A token needs no record of its own: it only has to end a certificate's standing, and with nothing
-      // stored no certificate stands. So a token gateway's polls never write.
-      if (value.via === 'token' && stored === undefined) return
+      if (!needsRecording(parse(current), value)) return
       const body = Buffer.from(`${JSON.stringify({ version: 1, ...value, at: this.now().toISOString() })}\n`)
       try {
         await this.store.put(key, body, current === undefined ? { ifNoneMatch: '*' } : { ifMatch: current.etag })
@@ -73,7 +70,11 @@ function parse(stored: StoredBlob | undefined): LastAuthentication | undefined {
   return undefined
 }
 
-function same(stored: LastAuthentication | undefined, value: AuthenticatedWith): boolean {
-  if (stored?.via !== value.via) return false
-  return stored.via === 'token' || (value.via === 'certificate' && stored.sha256 === value.sha256)
+/**
+ * False when `value` is already what is stored. A token needs no record of its own either: it only has to end
+ * a certificate's standing, and with nothing stored no certificate stands, so a token gateway's polls never write.
+ */
+export function needsRecording(stored: LastAuthentication | undefined, value: AuthenticatedWith): boolean {
+  if (value.via === 'token') return stored?.via === 'certificate'
+  return stored?.via !== 'certificate' || stored.sha256 !== value.sha256
 }

@@ -13,6 +13,11 @@ export class SingleFlight<T> {
     return this.inFlight.size
   }
 
+  /** True while a task for key runs. */
+  has(key: string): boolean {
+    return this.inFlight.has(key)
+  }
+
   run(key: string, task: () => Promise<T>): Promise<T> {
     const running = this.inFlight.get(key)
     if (running) return running

@@ -9,12 +9,13 @@ import { AppError, MintingError, StorageUnavailableError } from '../errors'
 import type { Logger } from '../logger'
 import type { Metrics } from '../metrics'
 import type { CertificateCheck } from '../pki/client-certificate-check'
-import type { StoredBlob } from '../storage/blob-store'
-import { authorizeCaller } from './access-policy'
-import type { Authorization, Caller, Proof } from './access-policy'
+import { bundleMaterial } from './access-policy'
+import type { Caller, Proof } from './access-policy'
 import type { CredentialKind, CredentialService, EnsureContext } from './credential-service'
-import type { GatewayRegistry, Registration } from './gateway-registry'
-import type { LastAuthentication, LastAuthentications } from './last-authentication'
+import type { GatewayRegistry } from './gateway-registry'
+import { needsRecording } from './last-authentication'
+import type { LastAuthentications } from './last-authentication'
+import { RequestAccess } from './request-access'
 
 export interface UpdateInfoServiceOptions {
   readonly credentials: CredentialService
@@ -29,14 +30,6 @@ export interface UpdateInfoServiceOptions {
   readonly deadlineMs: number
   readonly metrics: Metrics
   readonly now?: () => Date
-}
-
-/** What the decision reads before it acts: the record, the stored CUPS bundle, and for certificate callers
- * their last authentication, read alongside (the policy may need it, and remembering reads it anyway). */
-interface Gathered {
-  readonly registration: Registration
-  readonly storedCups: StoredBlob | undefined
-  readonly lastAuthentication: Promise<LastAuthentication | undefined> | undefined
 }
 
 class DeadlineExceeded extends Error {}
@@ -81,25 +74,26 @@ export class UpdateInfoService {
   }
 
   private async decide(request: UpdateInfoRequest, caller: Caller, log: Logger, work: EnsureContext): Promise<Buffer> {
-    const { cupsUri, tcUri } = this.options
+    const { cupsUri, tcUri, bootstrapPolicy, registry, credentials, lastAuthentications, checkCertificate } = this.options
     const eui = request.eui
-    let gathered = await this.gather(eui, caller, false)
-    let { proof, authenticatedWith } = await this.authorize(caller, eui, gathered, false)
-    if (proof === 'bootstrap') {
-      // A cached "no bundle" or "active" can be CACHE_TTL_SECONDS old; before handing keys to a caller who
-      // proved nothing, make sure the gateway was not provisioned or revoked meanwhile (another replica, a tool).
-      gathered = await this.gather(eui, caller, true)
-      ;({ proof, authenticatedWith } = await this.authorize(caller, eui, gathered, true))
-    }
-    const storedCups = gathered.storedCups
-    await this.rememberAuthentication(eui, storedCups, authenticatedWith, log)
+    const now = this.options.now ?? (() => new Date())
+    const access = await RequestAccess.open({ policy: bootstrapPolicy, registry, credentials, lastAuthentications, checkCertificate, now }, caller, eui)
+    const recorded = await this.rememberAuthentication(access, log)
 
+    const guarded: EnsureContext = {
+      ...work,
+      beforeWrite: () => access.confirm(),
+      afterWrite: (undo) => access.assertStillActive(undo),
+      exclusive: access.proof === 'bootstrap',
+      // Renewing while the certificate it replaces is not on record could strand a gateway that misses the answer.
+      renew: recorded,
+    }
     // One after the other: at most one mint per gateway at a time, also within a request.
-    const cupsCredentials = await this.credential('cups', eui, log, { ...work, known: storedCups })
+    const cupsCredentials = await this.credential('cups', eui, log, { ...guarded, known: access.storedCups })
     // A caller who proved nothing gets the TC key only together with its own CUPS identity: otherwise,
     // while CUPS minting fails, every anonymous request would walk away with the TC key.
-    const tcWanted = tcUri !== undefined && (proof !== 'bootstrap' || cupsCredentials !== undefined)
-    const tcCredentials = tcWanted ? await this.credential('tc', eui, log, work) : undefined
+    const tcWanted = tcUri !== undefined && (access.proof !== 'bootstrap' || cupsCredentials !== undefined)
+    const tcCredentials = tcWanted ? await this.credential('tc', eui, log, guarded) : undefined
     const desired: { -readonly [K in keyof DesiredGatewayState]: DesiredGatewayState[K] } = {}
     if (cupsUri !== undefined) desired.cupsUri = cupsUri
     if (cupsCredentials !== undefined) desired.cupsCredentials = cupsCredentials
@@ -110,56 +104,44 @@ export class UpdateInfoService {
     }
 
     const response = planUpdate(request, desired)
+    // Key material leaves only for a caller still allowed on fresh reads (a revoke within the cache TTL counts).
+    if (response.cupsCredentials !== undefined || response.tcCredentials !== undefined) await access.confirm()
     // Past the deadline the station already has "no change": these deliveries never happened.
     work.signal?.throwIfAborted()
-    this.auditDelivery(proof, 'cups', response.cupsCredentials, log)
-    this.auditDelivery(proof, 'tc', response.tcCredentials, log)
+    this.auditDelivery(access.proof, 'cups', response.cupsCredentials, log)
+    this.auditDelivery(access.proof, 'tc', response.tcCredentials, log)
     return encodeUpdateInfoResponse(response)
   }
 
-  private async gather(eui: string, caller: Caller, fresh: boolean): Promise<Gathered> {
-    const lastAuthentication = caller.certificate === undefined ? undefined : this.options.lastAuthentications.get(eui)
-    // Awaited only where the policy needs it, which is where its failure surfaces; never an unhandled rejection.
-    lastAuthentication?.catch(() => undefined)
-    const [registration, storedCups] = await Promise.all([
-      this.options.registry.lookup(eui, { fresh }),
-      this.options.credentials.stored('cups', eui, { fresh }),
-    ])
-    return { registration, storedCups, lastAuthentication }
-  }
-
-  private authorize(caller: Caller, eui: string, gathered: Gathered, fresh: boolean): Promise<Authorization> {
-    const { credentials, bootstrapPolicy, lastAuthentications, checkCertificate } = this.options
-    return authorizeCaller(caller, eui, {
-      policy: bootstrapPolicy,
-      now: this.options.now?.() ?? new Date(),
-      registration: gathered.registration,
-      storedCupsBundle: gathered.storedCups?.body,
-      storedTcBundle: async () => (await credentials.stored('tc', eui, { fresh }))?.body,
-      lastAuthentication: () => gathered.lastAuthentication ?? lastAuthentications.get(eui),
-      checkCertificate,
-    })
-  }
-
   /**
-   * A first bundle starts the gateway's credentials afresh, so nothing it authenticated with before counts
-   * (deleting the bundles locks a stolen certificate out for good). Otherwise, once it shows its current
-   * credential, that becomes the one a missed renewal falls back to. A failure here is logged and changes
-   * nothing about the answer: at worst the previous certificate stays accepted until the next poll.
+   * A gateway that starts over (no CUPS bundle, or one with a trust only) gets a first identity, so nothing
+   * it authenticated with before may count any more: deleting the bundles locks a stolen certificate out for
+   * good. Otherwise, once it shows its current credential, that becomes the one a missed renewal falls back
+   * to. Both are written only after fresh reads confirm them. False when the record could not be written:
+   * this request then renews nothing (the certificate a renewal replaces would not be on record).
    */
-  private async rememberAuthentication(
-    eui: string,
-    storedCups: StoredBlob | undefined,
-    authenticatedWith: Authorization['authenticatedWith'],
-    log: Logger,
-  ): Promise<void> {
+  private async rememberAuthentication(access: RequestAccess, log: Logger): Promise<boolean> {
     const { lastAuthentications } = this.options
+    const { eui } = access
+    if (!bundleMaterial(access.storedCups?.body).provisioned) {
+      await access.confirm()
+      // Never mint a first identity while an old certificate still counts: a failure here fails the request.
+      if (!bundleMaterial(access.storedCups?.body).provisioned) await lastAuthentications.forget(eui)
+      return true
+    }
+    const wanted = access.authenticatedWith
+    if (wanted === undefined || !needsRecording(await access.lastAuthentication(), wanted)) return true
     try {
-      if (storedCups === undefined) await lastAuthentications.forget(eui)
-      else if (authenticatedWith !== undefined) await lastAuthentications.remember(eui, authenticatedWith)
+      await access.confirm()
+      const confirmed = access.authenticatedWith
+      if (confirmed === undefined) return true
+      await lastAuthentications.remember(eui, confirmed)
+      await access.assertStillActive(() => lastAuthentications.forget(eui))
+      return true
     } catch (err) {
-      if (storedCups === undefined) throw err // never mint a first bundle while an old certificate still counts
+      if (err instanceof AppError) throw err
       this.countFailure(err, 'last-authentication', log)
+      return false
     }
   }
 
@@ -175,6 +157,8 @@ export class UpdateInfoService {
       if (blob === undefined) this.options.metrics.increment('unusable_bundles_total', { kind })
       return blob
     } catch (err) {
+      // No longer allowed on fresh reads (revoked meanwhile): that is the answer, not our trouble.
+      if (err instanceof AppError) throw err
       // Abandoned at the deadline, which was already logged and counted once for the whole request.
       if (context.signal?.aborted !== true) this.countFailure(err, kind, log)
       return undefined

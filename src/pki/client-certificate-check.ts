@@ -72,7 +72,8 @@ export function checkClientCertificate(der: Buffer, authorities: ClientAuthoriti
 /**
  * checkClientCertificate with a memo: a gateway shows the same certificate at every poll, and the ECDSA
  * verification is most of the check's cost. The memo holds only what does not depend on time, is keyed by
- * the DER bytes themselves, and starts afresh whenever the authorities object changes (a reload).
+ * the SHA-256 of the DER bytes, holds at most maxEntries, and starts afresh whenever the authorities object
+ * changes (a reload).
  */
 export class ClientCertificateChecker {
   private memo = new Map<string, CertificateCheck>()
@@ -89,7 +90,8 @@ export class ClientCertificateChecker {
       this.memo = new Map()
       this.memoFor = authorities
     }
-    const key = der.toString('latin1')
+    // A digest, not the bytes: a flood of large distinct certificates must not grow the memo by their size.
+    const key = createHash('sha256').update(der).digest('base64')
     const known = this.memo.get(key)
     if (known !== undefined) return known
     const result = checkClientCertificate(der, authorities)

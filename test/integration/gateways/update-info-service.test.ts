@@ -1,6 +1,7 @@
 // UpdateInfoService when things go wrong on our side: the station always gets 200 "no change", never a 5xx.
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { BootstrapPolicy } from '../../../src/config'
 import { buildCredentialBlob } from '../../../src/cups/credential-blob'
 import { parseUpdateInfoRequest } from '../../../src/cups/update-info-request'
 import { NO_CHANGE } from '../../../src/cups/update-info-response'
@@ -47,7 +48,7 @@ describe('UpdateInfoService under faults', () => {
   })
   afterAll(() => pki.remove())
 
-  function build(store: BlobStore, options: { minter?: CredentialMinter; deadlineMs?: number } = {}) {
+  function build(store: BlobStore, options: { minter?: CredentialMinter; deadlineMs?: number; policy?: BootstrapPolicy } = {}) {
     const metrics = new Metrics()
     const credentials = new CredentialService({
       store,
@@ -64,7 +65,7 @@ describe('UpdateInfoService under faults', () => {
       credentials,
       cupsUri: undefined,
       tcUri: 'wss://lns.example.com:8887',
-      bootstrapPolicy: 'open',
+      bootstrapPolicy: options.policy ?? 'open',
       registry: new GatewayRegistry(store, (eui) => `cups/${eui}/gateway.json`, []),
       lastAuthentications: new LastAuthentications(store, (eui) => `cups/${eui}/last-auth.json`),
       checkCertificate: (der) => checkClientCertificate(der, { ours: [], factory: [] }),
@@ -159,6 +160,15 @@ describe('UpdateInfoService under faults', () => {
     await delay(700)
     // Neither bundle stays: the station got neither, and its next anonymous contact must still be a first contact.
     expect(await store.list('cups/')).toEqual([])
+  })
+
+  it('honours a record written after a 404 at the very next contact, whatever the cache remembers', async () => {
+    const shared = new MemoryBlobStore()
+    const { service } = build(new CachedBlobStore(shared, 60_000), { policy: 'registered' })
+    await expect(service.respond(request, anonymous, log)).rejects.toMatchObject({ statusCode: 404 })
+    await shared.put(`cups/${request.eui}/gateway.json`, Buffer.from('{}'))
+    const segments = decodeUpdateInfoResponse(await service.respond(request, anonymous, log))
+    expect(segments.cupsCredentials).toBeDefined()
   })
 
   it('does not trust a cached "no bundle" when a caller who proved nothing asks for keys', async () => {

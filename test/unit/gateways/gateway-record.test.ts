@@ -26,6 +26,7 @@ describe('parseGatewayRecord', () => {
     ['42', /not number/],
     ['{"state":"revokd"}', /state must be one of/],
     ['{"state":true}', /state must be one of/],
+    ['{"state":null}', /state must be one of/],
   ])('%j is not a record', (json, reason) => {
     expect(() => parseGatewayRecord(Buffer.from(json))).toThrow(InvalidRecordError)
     expect(() => parseGatewayRecord(Buffer.from(json))).toThrow(reason)
