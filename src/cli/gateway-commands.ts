@@ -3,12 +3,15 @@ import type { Command } from 'commander'
 import type { Config } from '../config'
 import { parseRouterId } from '../cups/router-id'
 import { revokeGateway } from '../gateways/revoke'
+import { createLogger } from '../logger'
 import { createBlobStore } from '../storage/create-blob-store'
 import { CliError } from './cli-error'
 
 export interface GatewayCommandDeps {
   readonly config: () => Config
   readonly stdout: { write(text: string): unknown }
+  /** Audit lines (JSON, like the server's) go here. */
+  readonly stderr: { write(text: string): unknown }
 }
 
 const QUIET = { info: () => undefined, warn: () => undefined }
@@ -28,8 +31,10 @@ export function addGatewayCommands(program: Command, deps: GatewayCommandDeps): 
     .action(async (euiText: string, options: { reason?: string; json?: boolean }) => {
       const eui = euiOf(euiText)
       const { storage } = deps.config()
+      const audit = createLogger('info', { write: (line: string) => deps.stderr.write(line) })
       const result = await revokeGateway(createBlobStore(storage, QUIET), eui, {
         prefix: storage.prefix,
+        log: audit,
         ...(options.reason === undefined ? {} : { reason: options.reason }),
       })
       if (options.json === true) {

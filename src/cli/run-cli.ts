@@ -24,7 +24,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .description('Operator commands for the CUPS server: they work on its storage, with or without the server running.')
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) })
-  addGatewayCommands(program, { config: configOf, stdout: io.stdout })
+  addGatewayCommands(program, { config: configOf, stdout: io.stdout, stderr: io.stderr })
   try {
     await program.parseAsync([...argv], { from: 'user' })
     return EXIT.ok

@@ -45,11 +45,11 @@ export interface EnsureContext {
   /** Runs after a write with a way to undo it; rejects when the gateway was revoked meanwhile. */
   readonly afterWrite?: ((undo: () => Promise<void>) => Promise<void>) | undefined
   /**
-   * A caller who proved nothing: it gets a first bundle only if its own write created it. Joining another
-   * request's mint, or losing the create race, answers without one, so two anonymous first contacts never
-   * walk away with the same identity.
+   * A caller who proved nothing. Concurrent first contacts still share one identity (replicas must agree on
+   * it), but when an anonymous caller is handed a first identity another request created, an audit line says
+   * so: two anonymous callers at once is how trust on first use is raced.
    */
-  readonly exclusive?: boolean | undefined
+  readonly anonymous?: boolean | undefined
   /** False: serve an expiring bundle as it is this time (the request could not record what it authenticated with). */
   readonly renew?: boolean | undefined
 }
@@ -90,7 +90,7 @@ export class CredentialService {
   async ensure(kind: CredentialKind, eui: string, context: EnsureContext = {}): Promise<Buffer | undefined> {
     const stored = context.known ?? (await this.stored(kind, eui))
     if (stored === undefined) {
-      if (context.exclusive === true && this.minting.has(`${kind}:${eui}`)) return undefined
+      this.auditShared(kind, eui, context)
       return this.mintOnce(kind, eui, undefined, context)
     }
     const inspection = this.inspect(kind, eui, stored.body)
@@ -99,7 +99,7 @@ export class CredentialService {
     // A CUPS bundle with a trust only gives the gateway no identity: once its TC bundle holds a key it could
     // never authenticate again (it is provisioned, and has nothing to present), so it gets one now.
     if (kind === 'cups' && certificate === undefined && inspection.keyLength === 0) {
-      if (context.exclusive === true && this.minting.has(`${kind}:${eui}`)) return undefined
+      this.auditShared(kind, eui, context)
       return this.mintOnce(kind, eui, stored, context, 'no-identity')
     }
     if (certificate === undefined || notAfter === undefined) return stored.body
@@ -229,7 +229,7 @@ export class CredentialService {
     eui: string,
     blob: Buffer,
     previous: StoredBlob | undefined,
-    { signal, onCreated, beforeWrite, afterWrite, exclusive, first = false }: EnsureContext & { readonly first?: boolean },
+    { signal, onCreated, beforeWrite, afterWrite, anonymous, first = false }: EnsureContext & { readonly first?: boolean },
     onStored: () => void,
   ): Promise<Buffer | undefined> {
     const { store, keyFor, log } = this.options
@@ -241,13 +241,9 @@ export class CredentialService {
       ;({ etag } = await store.put(key, blob, previous === undefined ? { ifNoneMatch: '*' } : { ifMatch: previous.etag }))
     } catch (err) {
       if (!(err instanceof PreconditionFailedError)) throw err
-      // The winner's first bundle is the winner's: a caller who proved nothing does not get it too.
-      if (exclusive === true) {
-        log.info({ eui, kind }, 'lost the first-contact race to another caller; answering without credentials')
-        return undefined
-      }
       // Another replica (or tool) wrote first: everyone serves the stored winner, so the gateway never flaps.
       log.info({ eui, kind }, 'lost credential write race; serving the stored bundle')
+      if (anonymous === true && first) this.logShared(kind, eui)
       const winner = await this.stored(kind, eui, { fresh: true })
       return winner !== undefined && this.inspect(kind, eui, winner.body) !== undefined ? winner.body : undefined
     }
@@ -265,12 +261,29 @@ export class CredentialService {
     return blob
   }
 
-  /** Puts back what was there before a first identity (nothing, or the trust-only bundle). */
+  /** An anonymous caller joins a first mint already under way for this gateway. */
+  private auditShared(kind: CredentialKind, eui: string, context: EnsureContext): void {
+    if (context.anonymous === true && this.minting.has(`${kind}:${eui}`)) this.logShared(kind, eui)
+  }
+
+  private logShared(kind: CredentialKind, eui: string): void {
+    this.options.log.warn(
+      { audit: 'first-identity-shared', eui, kind },
+      'a caller who proved nothing gets the first identity another concurrent request created (a retry, or a race for trust on first use)',
+    )
+  }
+
+  /**
+   * Puts back what was there before a first identity (nothing, or the trust-only bundle). A CUPS identity
+   * stays when a TC bundle exists that this request did not create (its own TC undo runs first): another
+   * request then delivered both to the gateway, and taking the CUPS one away would lock it out.
+   */
   private async undoFirst(key: string, etag: string, previous: StoredBlob | undefined, eui: string, kind: CredentialKind): Promise<void> {
     const { store, log } = this.options
     try {
       const current = await this.stored(kind, eui, { fresh: true })
       if (current?.etag !== etag) return // replaced meanwhile by someone who will deliver it
+      if (kind === 'cups' && (await this.stored('tc', eui, { fresh: true })) !== undefined) return
       if (previous === undefined) await store.delete(key)
       else await store.put(key, previous.body, { ifMatch: etag })
       log.warn({ eui, kind }, 'first credential stored after the response deadline; removed so the gateway can bootstrap again')

@@ -53,7 +53,8 @@ export class UpdateInfoService {
       timer = setTimeout(() => {
         abandoned.abort()
         // E.g. the CUPS bundle was stored in time but the TC mint was not: the station gets neither.
-        void Promise.all(undoCreations.map((undo) => undo()))
+        // Newest first: the TC bundle goes before the CUPS one, which checks that no one else built on it.
+        void undoCreations.reverse().reduce((done, undo) => done.then(undo), Promise.resolve())
         reject(new DeadlineExceeded())
       }, this.options.deadlineMs)
     })
@@ -84,7 +85,7 @@ export class UpdateInfoService {
       ...work,
       beforeWrite: () => access.confirm(),
       afterWrite: (undo) => access.assertStillActive(undo),
-      exclusive: access.proof === 'bootstrap',
+      anonymous: access.proof === 'bootstrap',
       // Renewing while the certificate it replaces is not on record could strand a gateway that misses the answer.
       renew: recorded,
     }

@@ -14,6 +14,7 @@ import { Metrics } from '../../src/metrics'
 import { isIssuedBy } from '../../src/pki/certificates'
 import { ClientCertificateChecker } from '../../src/pki/client-certificate-check'
 import type { CredentialMinter } from '../../src/pki/credential-minter'
+import type { Logger } from '../../src/logger'
 import type { BlobStore } from '../../src/storage/blob-store'
 import { CachedBlobStore } from '../../src/storage/cached-blob-store'
 import { storageKeys } from '../../src/storage/storage-keys'
@@ -39,6 +40,7 @@ export interface ReplicaOptions {
   readonly deadlineMs?: number
   readonly minter?: CredentialMinter
   readonly clock?: FakeClock
+  readonly log?: Logger
 }
 
 /** One replica: its own read cache over `storage`, our test CA, TC_URI set. */
@@ -57,7 +59,7 @@ export function makeReplica(storage: BlobStore, pki: TestPki, options: ReplicaOp
     acceptsClientCertificate: ours,
     keyFor: (kind, eui) => (kind === 'cups' ? storageKeys('cups/', eui).cupsCredentials : storageKeys('cups/', eui).tcCredentials),
     minValidDays: 7,
-    log,
+    log: options.log ?? log,
     metrics,
   })
   const service = new UpdateInfoService({

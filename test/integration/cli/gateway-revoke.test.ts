@@ -40,6 +40,8 @@ describe('cups-server gateway revoke', () => {
     expect(result.status).toBe(EXIT.ok)
     expect(JSON.parse(result.stdout)).toMatchObject({ eui, state: 'revoked', deleted: [keys.cupsCredentials, keys.tcCredentials] })
     expect(JSON.parse(await readFile(file(keys.settings), 'utf8'))).toMatchObject({ name: 'roof', state: 'revoked', revokedReason: 'stolen' })
+    // The audit line goes to stderr as JSON, like the server's.
+    expect(JSON.parse(result.stderr)).toMatchObject({ audit: 'gateway-revoked', eui, reason: 'stolen' })
     await expect(readFile(file(keys.cupsCredentials))).rejects.toThrow(/ENOENT/)
   })
 

@@ -95,17 +95,43 @@ describe('access under caches and races (a 30 s read cache per replica, a revoke
     for (const replica of [a, b]) expect((await poll(replica.service, presenting(stolen), first)).status).toBe(403)
   })
 
-  it.each(['one replica', 'two replicas'])('two anonymous first contacts at once (%s): one identity, given to one caller', async (mode) => {
+  it.each(['one replica', 'two replicas'])('two anonymous first contacts at once (%s): one identity, and an audit line says it was shared', async (mode) => {
     const storage = await registered()
-    const a = makeReplica(storage, pki)
-    const b = mode === 'one replica' ? a : makeReplica(storage, pki)
-    const answers = await Promise.all([poll(a.service, anonymous), poll(b.service, anonymous)])
-    const served = answers.filter((answer) => answer.cups !== undefined)
-    expect(served).toHaveLength(1)
-    // The other got "no change": it tries again and is then refused, the gateway being provisioned.
-    const other = answers.find((answer) => answer.cups === undefined)
-    expect(other).toMatchObject({ status: 200, tc: undefined })
+    const audits: unknown[] = []
+    const log = { info: () => undefined, debug: () => undefined, error: () => undefined, warn: (fields: unknown) => audits.push(fields) }
+    const a = makeReplica(storage, pki, { log: log as never })
+    const b = mode === 'one replica' ? a : makeReplica(storage, pki, { log: log as never })
+    const [first, second] = await Promise.all([poll(a.service, anonymous), poll(b.service, anonymous)])
+    // Replicas agree on one identity (a station retrying on another replica must converge)...
+    expect(first.cups).toBeDefined()
+    expect(second.cups?.equals(first.cups ?? Buffer.alloc(0))).toBe(true)
+    // ...and the operator can see that two callers who proved nothing got it.
+    expect(audits).toContainEqual(expect.objectContaining({ audit: 'first-identity-shared', eui: EUI }))
     expect((await poll(b.service, anonymous)).status).toBe(403)
+  })
+
+  it('the first-contact winner missing its deadline does not take back an identity another replica delivered', async () => {
+    const storage = await registered()
+    const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+    let aMints = 0
+    let bMints = 0
+    // A mints CUPS fast and TC slowly (past its deadline); B mints CUPS late, loses the create race, serves A's.
+    const a = makeReplica(storage, pki, {
+      deadlineMs: 1000,
+      minter: { mint: async (eui, signal) => ((aMints++ === 1 ? await sleep(1500) : undefined, pki.minter.mint(eui, signal))) },
+    })
+    const b = makeReplica(storage, pki, {
+      minter: { mint: async (eui, signal) => ((bMints++ === 0 ? await sleep(300) : undefined, pki.minter.mint(eui, signal))) },
+    })
+    const [onA, onB] = await Promise.all([poll(a.service, anonymous), poll(b.service, anonymous)])
+    expect(onA.cups).toBeUndefined() // "no change" at the deadline
+    expect(onB.cups).toBeDefined()
+    await sleep(1800)
+    // B's station holds both bundles, and storage still does: it is not locked out.
+    expect((await storage.get(KEYS.cupsCredentials))?.body.equals(onB.cups ?? Buffer.alloc(0))).toBe(true)
+    expect(await storage.get(KEYS.tcCredentials)).toBeDefined()
+    const c = makeReplica(storage, pki, { ttlMs: 0 })
+    expect((await poll(c.service, presenting(certificateOf(onB.cups)), onB)).status).toBe(200)
   })
 
   it('a CUPS bundle with a trust only gets the gateway an identity; an old certificate never fetches it', async () => {
