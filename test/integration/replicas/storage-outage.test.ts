@@ -223,10 +223,12 @@ describe.skipIf(!enabled)('storage outage on radosgw', () => {
     const { result } = await timedContact(provisionedStation)
     expect(result.status).toBe(200)
     expect(result.body.equals(NO_CHANGE)).toBe(true)
-    // The same server instance all along, and exactly one bundle of each kind for the newcomer.
+    // The same server instance all along, exactly one bundle of each kind for the newcomer, and the record of
+    // the certificate it converged with.
     expect(srv().port).toBe(portBefore)
     const keys = await bucket?.store.list(`cups/${newcomer}/`)
-    expect(keys).toEqual([storageKeys('cups/', newcomer).cupsCredentials, storageKeys('cups/', newcomer).tcCredentials])
+    const expected = storageKeys('cups/', newcomer)
+    expect(keys).toEqual([expected.cupsCredentials, expected.lastAuthentication, expected.tcCredentials])
   })
 
   it('answers 200 "no change" within the bound while radosgw is frozen (slow storage), then recovers', async () => {
