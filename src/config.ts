@@ -66,6 +66,8 @@ export interface Config {
     readonly bootstrapAllowlist: BootstrapAllowlist
     /** Factory CA: its certificates prove a gateway's identity and may always re-bootstrap. */
     readonly bootstrapCaFile: string | undefined
+    /** A second CA (certificate + key) that mints TC credentials for records with `"source": "lns-ca"`. */
+    readonly lnsCa: { readonly certFile: string; readonly keyFile: string } | undefined
   }
   readonly credentials: {
     readonly validityDays: number
@@ -193,6 +195,11 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     }
   }
   const bootstrapCa = read('BOOTSTRAP_CA_PATH')
+  const lnsCaCert = read('LNS_CA_CERT_PATH')
+  const lnsCaKey = read('LNS_CA_KEY_PATH')
+  if ((lnsCaCert === undefined) !== (lnsCaKey === undefined)) {
+    problems.push('LNS_CA_CERT_PATH and LNS_CA_KEY_PATH: set both (the LNS CA that mints TC credentials) or neither')
+  }
 
   const idleTimeoutMs = int('IDLE_TIMEOUT_MS', 15000, 100, 600000)
   // A handshake is a few round trips: a client that has not finished it in half the idle time is not a station.
@@ -232,6 +239,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       bootstrapPolicy: oneOf('BOOTSTRAP_POLICY', 'registered', BOOTSTRAP_POLICIES),
       bootstrapAllowlist,
       bootstrapCaFile: bootstrapCa === undefined ? undefined : path.resolve(cwd, bootstrapCa),
+      lnsCa:
+        lnsCaCert === undefined || lnsCaKey === undefined
+          ? undefined
+          : { certFile: path.resolve(cwd, lnsCaCert), keyFile: path.resolve(cwd, lnsCaKey) },
     },
     credentials: {
       validityDays,

@@ -24,7 +24,7 @@ import type { CredentialMinter } from './pki/credential-minter'
 import { NodeCredentialMinter } from './pki/node-credential-minter'
 import { OpensslCredentialMinter } from './pki/openssl-credential-minter'
 import { preflightTrust } from './pki/trust-preflight'
-import { readPkiFiles } from './pki/pki-files'
+import { readCaPair, readPkiFiles } from './pki/pki-files'
 import type { PkiCertificates } from './pki/pki-files'
 import { CachedBlobStore } from './storage/cached-blob-store'
 import { createBlobStore } from './storage/create-blob-store'
@@ -102,11 +102,22 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
   let authorities = clientAuthorities(pki, factoryCa)
   const certificateChecker = new ClientCertificateChecker(() => authorities)
   const caSnapshot = await CaSnapshot.create(pki.ca, pki.caKey)
-  const mintFiles = { ca: caSnapshot, validityDays: credentials.validityDays }
-  const minter: CredentialMinter =
+  const minterFor = (ca: CaSnapshot): CredentialMinter =>
     credentials.mintEngine === 'node'
-      ? new NodeCredentialMinter({ ...mintFiles, maxConcurrent: credentials.mintConcurrency })
-      : new OpensslCredentialMinter({ ...mintFiles, timeoutMs: credentials.mintTimeoutMs, maxConcurrent: credentials.mintConcurrency })
+      ? new NodeCredentialMinter({ ca, validityDays: credentials.validityDays, maxConcurrent: credentials.mintConcurrency })
+      : new OpensslCredentialMinter({ ca, validityDays: credentials.validityDays, timeoutMs: credentials.mintTimeoutMs, maxConcurrent: credentials.mintConcurrency })
+  const minter = minterFor(caSnapshot)
+  // The LNS's own gateway CA (ChirpStack's, say), for records whose TC credentials it must issue. Read at start.
+  const lnsCaFiles = cups.lnsCa
+  const lnsCaPair =
+    lnsCaFiles === undefined
+      ? undefined
+      : await startupStep(() => readCaPair(lnsCaFiles.certFile, lnsCaFiles.keyFile), { files })
+  const lnsSnapshot = lnsCaPair === undefined ? undefined : await CaSnapshot.create(lnsCaPair.ca, lnsCaPair.caKey)
+  const lnsCa =
+    lnsSnapshot === undefined || lnsCaPair === undefined
+      ? undefined
+      : { minter: minterFor(lnsSnapshot), issued: (certificate: Buffer) => isIssuedBy(certificate, lnsCaPair.ca) }
   const credentialService = new CredentialService({
     store,
     minter,
@@ -125,6 +136,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     credentials: credentialService,
     cupsUri: cups.cupsUri,
     tcUri: cups.tcUri,
+    lnsCa,
     bootstrapPolicy: cups.bootstrapPolicy,
     registry: new GatewayRegistry(
       store,
@@ -150,6 +162,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     await app.listen({ host: config.server.host, port: config.server.port })
   } catch (err) {
     await caSnapshot.remove()
+    await lnsSnapshot?.remove()
     throw listenError(err, config.server.host, config.server.port)
   }
   const reloader = new TlsReloader({ server: app.server, files: tlsFiles, baseOptions: TLS_CONTEXT_OPTIONS, preflight, onReloaded: adopt, log })
@@ -166,6 +179,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       reloader.close()
       await app.close()
       await caSnapshot.remove()
+      await lnsSnapshot?.remove()
     },
   }
 }

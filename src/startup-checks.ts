@@ -31,6 +31,12 @@ export function startupFiles(config: Config): NamedFile[] {
     { variable: 'TC_TRUST_PATH', file: tls.tcTrustFile },
     ...(cups.bootstrapCaFile === undefined ? [] : [{ variable: 'BOOTSTRAP_CA_PATH', file: cups.bootstrapCaFile }]),
     ...('file' in cups.bootstrapAllowlist ? [{ variable: 'BOOTSTRAP_ALLOWLIST', file: cups.bootstrapAllowlist.file }] : []),
+    ...(cups.lnsCa === undefined
+      ? []
+      : [
+          { variable: 'LNS_CA_CERT_PATH', file: cups.lnsCa.certFile },
+          { variable: 'LNS_CA_KEY_PATH', file: cups.lnsCa.keyFile },
+        ]),
   ]
 }
 

@@ -155,6 +155,11 @@ function isToken(key: Buffer): boolean {
   return key.length > 0 && key[0] !== SEQUENCE
 }
 
+/** Throws EncodingError (CRED_BAD_TOKEN) unless the station would send `token` as header lines and we could match them. */
+export function checkTokenLines(token: string): void {
+  encodeToken(token)
+}
+
 function encodeToken(token: string): Buffer {
   const lines = token.replace(/\r?\n$/, '').split(/\r?\n/)
   lines.forEach((line, index) => {

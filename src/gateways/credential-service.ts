@@ -11,8 +11,36 @@ import { SingleFlight } from './single-flight'
 
 export type CredentialKind = 'cups' | 'tc'
 
-/** Why a credential was minted (audit line): none stored, the stored one expires, or it holds no identity. */
-type MintReason = 'first-contact' | 'expiring' | 'no-identity'
+/**
+ * Why a credential was minted (audit line): none stored, the stored one expires, it holds no identity, or
+ * the gateway record names another source for it (e.g. the gateway moved to an LNS with its own CA).
+ */
+type MintReason = 'first-contact' | 'expiring' | 'no-identity' | 'source-changed'
+
+/**
+ * Where one gateway's bundle of one kind comes from (its record; see effectiveSettings). Without a plan:
+ * our CA and the configured trust, and bundles other tools stored are served as they are.
+ */
+export type CredentialPlan =
+  | {
+      readonly source: 'minted'
+      /** DER trust for the bundle; default the configured one for the kind. */
+      readonly trust?: Buffer | undefined
+      readonly minter?: CredentialMinter | undefined
+      /** True for certificates this source issued (what it renews); default our CA. */
+      readonly issuedBy?: ((certificate: Buffer) => boolean) | undefined
+      /** The record chose this source: a stored bundle from anywhere else is replaced. */
+      readonly enforce: boolean
+    }
+  /** A bundle the record fully determines (a token, or the trust alone): stored when it differs, then served. */
+  | { readonly source: 'fixed'; readonly bundle: Buffer }
+
+/** What a mint uses: its minter, the trust it wraps, and which certificates count as its own. */
+interface Issuer {
+  readonly minter: CredentialMinter
+  readonly trust: Buffer
+  readonly issued: (certificate: Buffer) => boolean
+}
 
 /** A store that can also read past any cache (CachedBlobStore); a plain BlobStore reads fresh anyway. */
 export type CredentialStore = BlobStore & { getFresh?(key: string): Promise<StoredBlob | undefined> }
@@ -75,6 +103,11 @@ export class CredentialService {
     this.now = options.now ?? (() => new Date())
   }
 
+  /** The trust a bundle of this kind carries unless a gateway record says otherwise. */
+  defaultTrust(kind: CredentialKind): Buffer {
+    return this.options.trust()[kind]
+  }
+
   /** The stored blob as it is, for deciding who may ask (no minting); `fresh` reads past any cache. */
   stored(kind: CredentialKind, eui: string, options: { fresh?: boolean } = {}): Promise<StoredBlob | undefined> {
     const { store, keyFor } = this.options
@@ -87,24 +120,36 @@ export class CredentialService {
    * stays valid for minValidDays, else a freshly minted one. Undefined when the stored blob is one a
    * station cannot use (sent to nobody; logged). Rejects on storage or minting failure.
    */
-  async ensure(kind: CredentialKind, eui: string, context: EnsureContext = {}): Promise<Buffer | undefined> {
+  async ensure(kind: CredentialKind, eui: string, context: EnsureContext = {}, plan?: CredentialPlan): Promise<Buffer | undefined> {
     const stored = context.known ?? (await this.stored(kind, eui))
+    if (plan?.source === 'fixed') return this.ensureFixed(kind, eui, stored, plan.bundle, context)
+    const issuer: Issuer = {
+      minter: plan?.minter ?? this.options.minter,
+      trust: plan?.trust ?? this.options.trust()[kind],
+      issued: plan?.issuedBy ?? this.options.issuedByUs,
+    }
+    const enforce = plan?.enforce === true
     if (stored === undefined) {
       this.auditShared(kind, eui, context)
-      return this.mintOnce(kind, eui, undefined, context)
+      return this.mintOnce(kind, eui, undefined, context, issuer)
     }
     const inspection = this.inspect(kind, eui, stored.body)
-    if (inspection === undefined) return undefined
+    // A bundle the record's source did not make is replaced (a gateway moved to another LNS); otherwise what
+    // a station could not use is withheld.
+    if (inspection === undefined) return enforce ? this.mintOnce(kind, eui, stored, context, issuer, 'source-changed') : undefined
     const { certificate, notAfter, trust } = inspection
     // A CUPS bundle with a trust only gives the gateway no identity: once its TC bundle holds a key it could
     // never authenticate again (it is provisioned, and has nothing to present), so it gets one now.
     if (kind === 'cups' && certificate === undefined && inspection.keyLength === 0) {
       this.auditShared(kind, eui, context)
-      return this.mintOnce(kind, eui, stored, context, 'no-identity')
+      return this.mintOnce(kind, eui, stored, context, issuer, 'no-identity')
+    }
+    if (enforce && (certificate === undefined || !issuer.issued(certificate))) {
+      return this.mintOnce(kind, eui, stored, context, issuer, 'source-changed')
     }
     if (certificate === undefined || notAfter === undefined) return stored.body
     if (expiresWithin(notAfter, this.options.minValidDays, this.now())) {
-      if (this.options.issuedByUs(certificate)) return context.renew === false ? stored.body : this.mintOnce(kind, eui, stored, context)
+      if (issuer.issued(certificate)) return context.renew === false ? stored.body : this.mintOnce(kind, eui, stored, context, issuer)
       // Another tool's bundle (its own CA, maybe its LNS's): replacing it with ours could lock the gateway
       // out there, so renewing it stays that tool's job. Said once per stored copy.
       if (!inspection.expiryReported) {
@@ -113,9 +158,8 @@ export class CredentialService {
       }
       return stored.body
     }
-    const currentTrust = this.options.trust()[kind]
-    if (!trust.equals(currentTrust) && this.options.issuedByUs(certificate)) {
-      return this.rewrapOnce(kind, eui, stored, currentTrust, context)
+    if (!trust.equals(issuer.trust) && issuer.issued(certificate)) {
+      return this.rewrapOnce(kind, eui, stored, issuer.trust, context)
     }
     // Bundles another tool dropped in are served as they are, whatever their trust.
     return stored.body
@@ -153,6 +197,25 @@ export class CredentialService {
     return inspection
   }
 
+  /** A bundle the record determines: written once when it differs from the stored one (a conditional write). */
+  private ensureFixed(
+    kind: CredentialKind,
+    eui: string,
+    stored: StoredBlob | undefined,
+    bundle: Buffer,
+    context: EnsureContext,
+  ): Promise<Buffer | undefined> {
+    if (stored?.body.equals(bundle) === true) return Promise.resolve(stored.body)
+    return this.minting.run(`${kind}:${eui}`, () =>
+      this.store(kind, eui, bundle, stored, { ...context, first: stored === undefined }, () => {
+        this.options.log.info(
+          { audit: 'credential-set', eui, kind, why: 'record', crc: crc32(bundle), length: bundle.length },
+          'stored the gateway credential its record determines',
+        )
+      }),
+    )
+  }
+
   /** The trust file changed (e.g. the LNS moved to a new CA): same certificate and key, new trust. */
   private rewrapOnce(
     kind: CredentialKind,
@@ -179,9 +242,10 @@ export class CredentialService {
     eui: string,
     previous: StoredBlob | undefined,
     context: EnsureContext,
+    issuer: Issuer,
     why: MintReason = previous === undefined ? 'first-contact' : 'expiring',
   ): Promise<Buffer | undefined> {
-    return this.minting.run(`${kind}:${eui}`, () => this.mint(kind, eui, previous, context, why))
+    return this.minting.run(`${kind}:${eui}`, () => this.mint(kind, eui, previous, context, issuer, why))
   }
 
   private async mint(
@@ -189,11 +253,12 @@ export class CredentialService {
     eui: string,
     previous: StoredBlob | undefined,
     context: EnsureContext,
+    issuer: Issuer,
     why: MintReason,
   ): Promise<Buffer | undefined> {
-    const credential = await this.options.minter.mint(eui, context.signal)
+    const credential = await issuer.minter.mint(eui, context.signal)
     const blob = buildCredentialBlob({
-      trust: this.options.trust()[kind],
+      trust: issuer.trust,
       certificate: credential.certificate,
       privateKey: credential.privateKey,
     })

@@ -1,4 +1,8 @@
-// The gateway record (cups/<eui>/gateway.json): registration and lifecycle state, parsed in one place.
+// The gateway record (cups/<eui>/gateway.json): registration, lifecycle state and per-gateway overrides, parsed in one place.
+import { z } from 'zod'
+import { checkTokenLines } from '../cups/credential-blob'
+import { checkStationUri } from '../cups/station-uri'
+import { parseTrustCertificate } from '../pki/certificates'
 
 /**
  * active: served normally. disabled: refused (403) while it stays so; its credentials are kept.
@@ -8,12 +12,76 @@
 export type GatewayState = 'active' | 'disabled' | 'revoked'
 export const GATEWAY_STATES: readonly GatewayState[] = ['active', 'disabled', 'revoked']
 
+const stationUri = (kind: 'cups' | 'tc') =>
+  z.string().superRefine((uri, ctx) => {
+    try {
+      checkStationUri(uri, kind)
+      // We only listen on TLS, so a station sent to http:// here would fail every contact after the redirect.
+      if (kind === 'cups' && !/^https:/i.test(uri)) throw new Error('must be https://host:port: this server only speaks TLS')
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message })
+    }
+  })
+
+const pemCertificate = z.string().superRefine((pem, ctx) => {
+  try {
+    parseTrustCertificate(Buffer.from(pem, 'utf8'), 'tcTrust')
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message })
+  }
+})
+
+/** Header lines as the station sends them (its token rules). */
+const tokenLines = z.string().superRefine((token, ctx) => {
+  try {
+    checkTokenLines(token)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message })
+  }
+})
+
+const tcCredentials = z.discriminatedUnion('source', [
+  z.strictObject({ source: z.literal('ours') }),
+  z.strictObject({ source: z.literal('lns-ca') }),
+  z.strictObject({ source: z.literal('none') }),
+  z
+    .strictObject({
+      source: z.literal('token'),
+      /** Header lines, e.g. `Authorization: Bearer NNSXS...` */
+      token: tokenLines.optional(),
+      /** Just the bearer token (The Things Stack's API key): becomes `Authorization: Bearer <bearer>`. */
+      bearer: z.string().regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces').optional(),
+    })
+    .refine((value) => (value.token === undefined) !== (value.bearer === undefined), 'give exactly one of token and bearer'),
+])
+
+/** The record's schema (README "Gateway records" prints it as JSON Schema). Unknown keys are refused: a typo must not pass silently. */
+export const GATEWAY_RECORD_SCHEMA = z.strictObject({
+  version: z.literal(1).optional(),
+  name: z.string().max(200).optional(),
+  labels: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, 'label names are [A-Za-z0-9_.-]{1,63}'), z.string().max(200)).optional(),
+  state: z.enum(['active', 'disabled', 'revoked']).optional(),
+  revokedAt: z.string().optional(),
+  revokedReason: z.string().optional(),
+  cupsUri: stationUri('cups').optional(),
+  tcUri: stationUri('tc').optional(),
+  tcTrust: pemCertificate.optional(),
+  tcCredentials: tcCredentials.optional(),
+  firmware: z.union([z.strictObject({ channel: z.string().min(1) }), z.strictObject({ pin: z.string().min(1) })]).optional(),
+})
+
+export type GatewayRecordFields = z.infer<typeof GATEWAY_RECORD_SCHEMA>
+
 export interface GatewayRecord {
   readonly state: GatewayState
   /** When revokeGateway ran (ISO 8601); informational. */
   readonly revokedAt?: string
   /** Every field as stored, so a rewrite (revoke) keeps what it does not know. */
   readonly fields: Readonly<Record<string, unknown>>
+  /** The validated overrides; undefined when the document does not pass the schema (see `problem`). */
+  readonly overrides: GatewayRecordFields | undefined
+  /** `field: reason` for every problem when the document does not pass the schema. */
+  readonly problems: readonly string[]
 }
 
 /** Why a stored record does not count; the gateway is then not registered by it (logged by the caller). */
@@ -29,8 +97,10 @@ export class InvalidRecordError extends Error {
 }
 
 /**
- * Only a JSON object is a record: `null`, an array, a number or unparseable bytes register nothing. An
- * unknown `state` is refused rather than read as active, so a typo never re-enables a gateway.
+ * Only a JSON object is a record: `null`, an array, a number or unparseable bytes register nothing (throws).
+ * An unknown `state` is refused rather than read as active, so a typo never re-enables a gateway (throws).
+ * An object with a readable state but another field that fails the schema is a record with `problems`:
+ * the gateway keeps its state, and the caller answers "no change" until the record is fixed.
  */
 export function parseGatewayRecord(body: Buffer): GatewayRecord {
   let value: unknown
@@ -49,5 +119,9 @@ export function parseGatewayRecord(body: Buffer): GatewayRecord {
     throw new InvalidRecordError(`gateway.json: state must be one of ${GATEWAY_STATES.join(', ')}`, 'state')
   }
   const revokedAt = typeof fields.revokedAt === 'string' ? { revokedAt: fields.revokedAt } : {}
-  return { state: state as GatewayState, ...revokedAt, fields }
+  const parsed = GATEWAY_RECORD_SCHEMA.safeParse(fields)
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => `${issue.path.length === 0 ? (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : '(record)') : issue.path.join('.')}: ${issue.message}`)
+  return { state: state as GatewayState, ...revokedAt, fields, overrides: parsed.success ? parsed.data : undefined, problems }
 }

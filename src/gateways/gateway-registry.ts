@@ -2,7 +2,7 @@
 import type { Logger } from '../logger'
 import type { BlobStore, StoredBlob } from '../storage/blob-store'
 import { InvalidRecordError, parseGatewayRecord } from './gateway-record'
-import type { GatewayState } from './gateway-record'
+import type { GatewayRecord, GatewayState } from './gateway-record'
 
 /** A store that can also read past any cache (CachedBlobStore). */
 type RecordStore = BlobStore & { getFresh?(key: string): Promise<StoredBlob | undefined> }
@@ -12,12 +12,16 @@ export interface Registration {
   readonly state: GatewayState
   /** Set when the stored record is not one (it registers nothing). */
   readonly problem?: string
+  /** The stored record, when it is one (it may still have schema problems). */
+  readonly record?: GatewayRecord
 }
 
 export class GatewayRegistry {
   private readonly allowlist: ReadonlySet<string>
-  /** Problems already logged, per stored copy (the read cache hands out the same Buffer at every poll). */
-  private readonly reported = new WeakSet<Buffer>()
+  /** Problems already logged, by gateway and stored version (a fresh read hands out another Buffer of it). */
+  private readonly reported = new Set<string>()
+  /** Parsed once per stored copy: schema validation is not free, and polls repeat. */
+  private readonly parsed = new WeakMap<Buffer, GatewayRecord>()
 
   constructor(
     private readonly store: RecordStore,
@@ -38,18 +42,29 @@ export class GatewayRegistry {
     const allowlisted = this.allowlist.has(eui)
     if (stored === undefined) return { registered: allowlisted, state: 'active' }
     try {
-      const record = parseGatewayRecord(stored.body)
-      return { registered: true, state: record.state }
+      const record = this.parsed.get(stored.body) ?? parseGatewayRecord(stored.body)
+      this.parsed.set(stored.body, record)
+      if (record.problems.length > 0 && this.firstReport(eui, stored)) {
+        this.log?.warn({ eui, problems: record.problems }, 'gateway record does not validate: the gateway gets "no change" until it is fixed')
+      }
+      return { registered: true, state: record.state, record }
     } catch (err) {
       if (!(err instanceof InvalidRecordError)) throw err
       const problem = stored.unusable ?? err.message
-      if (!this.reported.has(stored.body)) {
-        this.reported.add(stored.body)
+      if (this.firstReport(eui, stored)) {
         this.log?.warn({ eui, problem }, 'gateway record ignored: it registers nothing')
       }
       // A state we cannot read must not serve a gateway someone meant to disable or revoke.
       return { registered: allowlisted, state: err.field === 'state' ? 'disabled' : 'active', problem }
     }
+  }
+
+  private firstReport(eui: string, stored: StoredBlob): boolean {
+    const id = `${eui}:${stored.etag}`
+    if (this.reported.has(id)) return false
+    if (this.reported.size >= 10_000) this.reported.clear()
+    this.reported.add(id)
+    return true
   }
 
   /** Registered = listed in BOOTSTRAP_ALLOWLIST, or a gateway.json object exists. */

@@ -63,6 +63,11 @@ export class RequestAccess {
     return this.authorization.authenticatedWith
   }
 
+  /** The record as last read (fresh after confirm()). */
+  get registration(): Registration {
+    return this.reads.registration
+  }
+
   /** The stored CUPS bundle as last read (fresh after confirm()). */
   get storedCups(): StoredBlob | undefined {
     return this.reads.storedCups

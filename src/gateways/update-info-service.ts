@@ -1,5 +1,6 @@
 // UpdateInfoService: one update-info request in, the CUPS response body out (the flow in design.md §2).
 import type { BootstrapPolicy } from '../config'
+import { buildCredentialBlob } from '../cups/credential-blob'
 import { crc32 } from '../cups/crc32'
 import { planUpdate } from '../cups/plan-update'
 import type { DesiredGatewayState } from '../cups/plan-update'
@@ -9,18 +10,30 @@ import { AppError, MintingError, StorageUnavailableError } from '../errors'
 import type { Logger } from '../logger'
 import type { Metrics } from '../metrics'
 import type { CertificateCheck } from '../pki/client-certificate-check'
+import type { CredentialMinter } from '../pki/credential-minter'
 import { bundleMaterial } from './access-policy'
 import type { Caller, Proof } from './access-policy'
-import type { CredentialKind, CredentialService, EnsureContext } from './credential-service'
+import type { CredentialKind, CredentialPlan, CredentialService, EnsureContext } from './credential-service'
+import { effectiveSettings } from './gateway-settings'
+import type { GatewaySettings } from './gateway-settings'
 import type { GatewayRegistry } from './gateway-registry'
 import { needsRecording } from './last-authentication'
 import type { LastAuthentications } from './last-authentication'
 import { RequestAccess } from './request-access'
 
+/** A second CA that mints TC credentials for gateways whose record says `"source": "lns-ca"`. */
+export interface LnsCa {
+  readonly minter: CredentialMinter
+  readonly issued: (certificate: Buffer) => boolean
+}
+
 export interface UpdateInfoServiceOptions {
   readonly credentials: CredentialService
+  /** Fleet defaults (CUPS_URI, TC_URI); a gateway record overrides them. */
   readonly cupsUri: string | undefined
   readonly tcUri: string | undefined
+  /** LNS_CA_CERT_PATH + LNS_CA_KEY_PATH, when configured. */
+  readonly lnsCa?: LnsCa | undefined
   readonly bootstrapPolicy: BootstrapPolicy
   readonly registry: GatewayRegistry
   readonly lastAuthentications: LastAuthentications
@@ -75,10 +88,24 @@ export class UpdateInfoService {
   }
 
   private async decide(request: UpdateInfoRequest, caller: Caller, log: Logger, work: EnsureContext): Promise<Buffer> {
-    const { cupsUri, tcUri, bootstrapPolicy, registry, credentials, lastAuthentications, checkCertificate } = this.options
+    const { bootstrapPolicy, registry, credentials, lastAuthentications, checkCertificate, metrics } = this.options
     const eui = request.eui
     const now = this.options.now ?? (() => new Date())
     const access = await RequestAccess.open({ policy: bootstrapPolicy, registry, credentials, lastAuthentications, checkCertificate, now }, caller, eui)
+    // A record that does not validate says something we cannot honour: neither move the gateway to defaults
+    // (another tenant's LNS, say) nor push it onto its backup credentials. The registry logged why.
+    const record = access.registration.record
+    if (record !== undefined && record.problems.length > 0) {
+      metrics.increment('invalid_records_total')
+      return Buffer.from(NO_CHANGE)
+    }
+    const { cupsUri, tcUri, ...settings } = effectiveSettings(this.options, record?.overrides)
+    const tcPlan = this.tcPlan(settings)
+    if (tcPlan === 'unavailable') {
+      metrics.increment('invalid_records_total')
+      log.warn({ problem: 'tcCredentials: lns-ca, but LNS_CA_CERT_PATH and LNS_CA_KEY_PATH are not set' }, 'gateway record cannot be honoured; answering no change')
+      return Buffer.from(NO_CHANGE)
+    }
     const recorded = await this.rememberAuthentication(access, log)
 
     const guarded: EnsureContext = {
@@ -94,7 +121,7 @@ export class UpdateInfoService {
     // A caller who proved nothing gets the TC key only together with its own CUPS identity: otherwise,
     // while CUPS minting fails, every anonymous request would walk away with the TC key.
     const tcWanted = tcUri !== undefined && (access.proof !== 'bootstrap' || cupsCredentials !== undefined)
-    const tcCredentials = tcWanted ? await this.credential('tc', eui, log, guarded) : undefined
+    const tcCredentials = tcWanted ? await this.credential('tc', eui, log, guarded, tcPlan) : undefined
     const desired: { -readonly [K in keyof DesiredGatewayState]: DesiredGatewayState[K] } = {}
     if (cupsUri !== undefined) desired.cupsUri = cupsUri
     if (cupsCredentials !== undefined) desired.cupsCredentials = cupsCredentials
@@ -146,15 +173,37 @@ export class UpdateInfoService {
     }
   }
 
+  /** Where this gateway's TC bundle comes from, per its record; undefined = as without a record. */
+  private tcPlan(settings: Pick<GatewaySettings, 'tcTrust' | 'tcSource'>): CredentialPlan | undefined | 'unavailable' {
+    const { tcTrust, tcSource } = settings
+    const trust = tcTrust ?? this.options.credentials.defaultTrust('tc')
+    switch (tcSource?.source) {
+      case undefined:
+        return tcTrust === undefined ? undefined : { source: 'minted', trust, enforce: false }
+      case 'ours':
+        return { source: 'minted', trust, enforce: true }
+      case 'lns-ca': {
+        const lnsCa = this.options.lnsCa
+        if (lnsCa === undefined) return 'unavailable'
+        return { source: 'minted', trust, minter: lnsCa.minter, issuedBy: lnsCa.issued, enforce: true }
+      }
+      case 'none':
+        return { source: 'fixed', bundle: buildCredentialBlob({ trust }) }
+      case 'token':
+        return { source: 'fixed', bundle: buildCredentialBlob({ trust, token: tcSource.token }) }
+    }
+  }
+
   /** One credential; a failure loses only this segment, the rest of the answer still goes out. */
   private async credential(
     kind: CredentialKind,
     eui: string,
     log: Logger,
     context: EnsureContext,
+    plan?: CredentialPlan,
   ): Promise<Buffer | undefined> {
     try {
-      const blob = await this.options.credentials.ensure(kind, eui, context)
+      const blob = await this.options.credentials.ensure(kind, eui, context, plan)
       if (blob === undefined) this.options.metrics.increment('unusable_bundles_total', { kind })
       return blob
     } catch (err) {

@@ -34,18 +34,7 @@ export interface PkiCertificates {
  */
 export function readPkiFiles(files: PkiFiles): PkiCertificates {
   const read = (file: string): Buffer => parseTrustCertificate(readNamed(file), file)
-  const ca = read(files.caCertFile)
-  const caKey = readNamed(files.caKeyFile)
-  let privateKey: KeyObject
-  try {
-    privateKey = createPrivateKey(caKey)
-  } catch (err) {
-    throw new Error(`${files.caKeyFile}: is not an unencrypted PEM private key (${(err as Error).message})`)
-  }
-  const keySpki = createPublicKey(privateKey).export({ type: 'spki', format: 'der' })
-  if (!keySpki.equals(new X509Certificate(ca).publicKey.export({ type: 'spki', format: 'der' }))) {
-    throw new Error(`${files.caKeyFile}: does not match ${files.caCertFile}; replace both together`)
-  }
+  const { ca, caKey } = readCaPair(files.caCertFile, files.caKeyFile)
   return {
     cups: read(files.cupsTrustFile),
     tc: read(files.tcTrustFile),
@@ -53,6 +42,23 @@ export function readPkiFiles(files: PkiFiles): PkiCertificates {
     caKey,
     previousCa: existsSync(files.previousCaCertFile) ? read(files.previousCaCertFile) : undefined,
   }
+}
+
+/** A CA certificate (exactly one, DER out) and its unencrypted key (as read), checked to belong together. */
+export function readCaPair(certFile: string, keyFile: string): { readonly ca: Buffer; readonly caKey: Buffer } {
+  const ca = parseTrustCertificate(readNamed(certFile), certFile)
+  const caKey = readNamed(keyFile)
+  let privateKey: KeyObject
+  try {
+    privateKey = createPrivateKey(caKey)
+  } catch (err) {
+    throw new Error(`${keyFile}: is not an unencrypted PEM private key (${(err as Error).message})`)
+  }
+  const keySpki = createPublicKey(privateKey).export({ type: 'spki', format: 'der' })
+  if (!keySpki.equals(new X509Certificate(ca).publicKey.export({ type: 'spki', format: 'der' }))) {
+    throw new Error(`${keyFile}: does not match ${certFile}; replace both together`)
+  }
+  return { ca, caKey }
 }
 
 function readNamed(file: string): Buffer {

@@ -10,6 +10,7 @@ import { CredentialService } from '../../src/gateways/credential-service'
 import { GatewayRegistry } from '../../src/gateways/gateway-registry'
 import { LastAuthentications } from '../../src/gateways/last-authentication'
 import { UpdateInfoService } from '../../src/gateways/update-info-service'
+import type { LnsCa } from '../../src/gateways/update-info-service'
 import { Metrics } from '../../src/metrics'
 import { isIssuedBy } from '../../src/pki/certificates'
 import { ClientCertificateChecker } from '../../src/pki/client-certificate-check'
@@ -41,6 +42,8 @@ export interface ReplicaOptions {
   readonly minter?: CredentialMinter
   readonly clock?: FakeClock
   readonly log?: Logger
+  readonly tcUri?: string
+  readonly lnsCa?: LnsCa
 }
 
 /** One replica: its own read cache over `storage`, our test CA, TC_URI set. */
@@ -65,7 +68,8 @@ export function makeReplica(storage: BlobStore, pki: TestPki, options: ReplicaOp
   const service = new UpdateInfoService({
     credentials,
     cupsUri: undefined,
-    tcUri: 'wss://lns.example.com:8887',
+    tcUri: options.tcUri ?? 'wss://lns.example.com:8887',
+    lnsCa: options.lnsCa,
     bootstrapPolicy: options.policy ?? 'registered',
     registry: new GatewayRegistry(store, (eui) => storageKeys('cups/', eui).settings, []),
     lastAuthentications: new LastAuthentications(store, (eui) => storageKeys('cups/', eui).lastAuthentication),
