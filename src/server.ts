@@ -41,7 +41,7 @@ export interface RunningServer {
   readonly app: FastifyInstance<HttpsServer>
   readonly port: number
   readonly metrics: Metrics
-  /** Re-read the server certificate, key and client CAs (SIGHUP); false keeps the old ones. */
+  /** Re-read the server certificate, key and client CAs, and the allowlist file (SIGHUP); false keeps the old TLS files. */
   reload(reason: string): Promise<boolean>
   close(): Promise<void>
 }
@@ -132,18 +132,14 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     log,
     metrics,
   })
+  const registry = new GatewayRegistry(store, (eui) => storageKeys(storage.prefix, eui).settings, await readAllowlist(cups.bootstrapAllowlist), log)
   const service = new UpdateInfoService({
     credentials: credentialService,
     cupsUri: cups.cupsUri,
     tcUri: cups.tcUri,
     lnsCa,
     bootstrapPolicy: cups.bootstrapPolicy,
-    registry: new GatewayRegistry(
-      store,
-      (eui) => storageKeys(storage.prefix, eui).settings,
-      await readAllowlist(cups.bootstrapAllowlist),
-      log,
-    ),
+    registry,
     lastAuthentications: new LastAuthentications(store, (eui) => storageKeys(storage.prefix, eui).lastAuthentication),
     checkCertificate: (der) => certificateChecker.check(der),
     deadlineMs: config.server.responseDeadlineMs,
@@ -174,7 +170,11 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     app,
     port,
     metrics,
-    reload: (reason) => reloader.reload(reason),
+    reload: async (reason) => {
+      const reloaded = await reloader.reload(reason)
+      await reloadAllowlist(cups.bootstrapAllowlist, registry, log)
+      return reloaded
+    },
     close: async () => {
       reloader.close()
       await app.close()
@@ -188,6 +188,18 @@ function clientAuthorities(pki: PkiCertificates, factoryCa: Buffer | undefined):
   return {
     ours: [pki.ca, ...(pki.previousCa === undefined ? [] : [pki.previousCa])].map((der) => new X509Certificate(der)),
     factory: factoryCa === undefined ? [] : parseCertificates(factoryCa, 'BOOTSTRAP_CA_PATH'),
+  }
+}
+
+/** The allowlist file again (SIGHUP); a file that cannot be read keeps the EUIs read before. */
+async function reloadAllowlist(allowlist: BootstrapAllowlist, registry: GatewayRegistry, log: Logger): Promise<void> {
+  if (!('file' in allowlist)) return
+  try {
+    const euis = await readAllowlist(allowlist)
+    registry.replaceAllowlist(euis)
+    log.info({ file: allowlist.file, euis: euis.length }, 'BOOTSTRAP_ALLOWLIST read again')
+  } catch (err) {
+    log.error({ file: allowlist.file, error: (err as Error).message }, 'BOOTSTRAP_ALLOWLIST could not be read again; the EUIs read before stay')
   }
 }
 

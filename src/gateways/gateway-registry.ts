@@ -17,7 +17,7 @@ export interface Registration {
 }
 
 export class GatewayRegistry {
-  private readonly allowlist: ReadonlySet<string>
+  private allowlist: ReadonlySet<string>
   /** Problems already logged, by gateway and stored version (a fresh read hands out another Buffer of it). */
   private readonly reported = new Set<string>()
   /** Parsed once per stored copy: schema validation is not free, and polls repeat. */
@@ -57,6 +57,11 @@ export class GatewayRegistry {
       // A state we cannot read must not serve a gateway someone meant to disable or revoke.
       return { registered: allowlisted, state: err.field === 'state' ? 'disabled' : 'active', problem }
     }
+  }
+
+  /** Replaces BOOTSTRAP_ALLOWLIST's EUIs (its file is read again on SIGHUP). */
+  replaceAllowlist(euis: Iterable<string>): void {
+    this.allowlist = new Set(euis)
   }
 
   private firstReport(eui: string, stored: StoredBlob): boolean {

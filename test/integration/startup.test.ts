@@ -151,3 +151,24 @@ describe('reload on demand (SIGHUP)', () => {
     }
   })
 })
+
+describe('the allowlist file on SIGHUP', () => {
+  it('is read again: an EUI added to it may bootstrap without a restart', async () => {
+    const home = await mkdtemp(path.join(os.tmpdir(), 'cups-allowlist-'))
+    const list = path.join(home, 'allowlist.txt')
+    await writeFile(list, '# none yet\n')
+    const server = await startTestServer({ BOOTSTRAP_POLICY: 'registered', BOOTSTRAP_ALLOWLIST: list, CACHE_TTL_SECONDS: '0' }, home)
+    try {
+      const station = new StationSimulator({ router: '::ab1', home: path.join(home, 'station') })
+      await station.setFile('cups.uri', `https://localhost:${server.port}`)
+      await station.setFile('cups.trust', server.caPem)
+      expect((await station.contact()).status).toBe(404)
+      await writeFile(list, '# the new site\n00-00-00-00-00-00-0a-b1\n')
+      await server.reload('SIGHUP')
+      expect((await station.contact()).status).toBe(200)
+    } finally {
+      await server.stop()
+      await rm(home, { recursive: true, force: true })
+    }
+  })
+})
