@@ -77,6 +77,12 @@ export interface Config {
     readonly mintTimeoutMs: number
     readonly mintConcurrency: number
   }
+  /** The fleet inventory and its loop guard (cups/<eui>/inventory.json). */
+  readonly inventory: {
+    readonly refreshMs: number
+    readonly stuckAfterSends: number
+    readonly stuckBackoffMs: number
+  }
   readonly storage: {
     /** Undefined = embedded filesystem store under dataDir. */
     readonly s3: S3Config | undefined
@@ -250,6 +256,11 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       mintEngine: oneOf('MINT_ENGINE', 'openssl', MINT_ENGINES),
       mintTimeoutMs: int('MINT_TIMEOUT_MS', 5000, 100, 600000),
       mintConcurrency: int('MINT_CONCURRENCY', 2, 1, 64),
+    },
+    inventory: {
+      refreshMs: int('INVENTORY_REFRESH_HOURS', 24, 1, 8760) * 3_600_000,
+      stuckAfterSends: int('STUCK_AFTER_SENDS', 3, 2, 100),
+      stuckBackoffMs: int('STUCK_BACKOFF_HOURS', 24, 1, 8760) * 3_600_000,
     },
     storage: {
       s3,

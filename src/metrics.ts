@@ -9,6 +9,8 @@ export const COUNTERS = {
   credentials_delivered_total: 'credential blobs sent to a gateway, by kind',
   unusable_bundles_total: 'stored bundles a station could not parse, withheld',
   invalid_records_total: 'requests answered "no change" because the gateway record does not validate',
+  stuck_segments_total: 'segments marked stuck by the loop guard (sent repeatedly, reports unchanged), by segment',
+  inventory_write_failures_total: 'inventory updates that failed (answers are never affected)',
   connections_refused_total: 'connections closed as soon as they were accepted, by reason (per_address, max_connections)',
   log_lines_dropped_total: 'log lines dropped because the log destination was full, failing or too slow',
 } as const

@@ -9,6 +9,7 @@ import type { BootstrapAllowlist, Config } from './config'
 import { parseEuiList } from './config'
 import { CredentialService } from './gateways/credential-service'
 import { GatewayRegistry } from './gateways/gateway-registry'
+import { InventoryRecorder } from './gateways/inventory-recorder'
 import { LastAuthentications } from './gateways/last-authentication'
 import { UpdateInfoService } from './gateways/update-info-service'
 import { serverTlsOptions, TLS_CONTEXT_OPTIONS } from './http/tls-options'
@@ -43,6 +44,8 @@ export interface RunningServer {
   readonly metrics: Metrics
   /** Re-read the server certificate, key and client CAs, and the allowlist file (SIGHUP); false keeps the old TLS files. */
   reload(reason: string): Promise<boolean>
+  /** Settles when the work done after answers so far (inventory writes) has finished. */
+  settle(): Promise<void>
   close(): Promise<void>
 }
 
@@ -133,11 +136,19 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     metrics,
   })
   const registry = new GatewayRegistry(store, (eui) => storageKeys(storage.prefix, eui).settings, await readAllowlist(cups.bootstrapAllowlist), log)
+  const inventory = new InventoryRecorder({
+    store,
+    keyFor: (eui) => storageKeys(storage.prefix, eui).inventory,
+    rules: config.inventory,
+    log,
+    metrics,
+  })
   const service = new UpdateInfoService({
     credentials: credentialService,
     cupsUri: cups.cupsUri,
     tcUri: cups.tcUri,
     lnsCa,
+    inventory,
     bootstrapPolicy: cups.bootstrapPolicy,
     registry,
     lastAuthentications: new LastAuthentications(store, (eui) => storageKeys(storage.prefix, eui).lastAuthentication),
@@ -170,6 +181,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     app,
     port,
     metrics,
+    settle: () => inventory.drain(),
     reload: async (reason) => {
       const reloaded = await reloader.reload(reason)
       await reloadAllowlist(cups.bootstrapAllowlist, registry, log)
@@ -178,6 +190,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     close: async () => {
       reloader.close()
       await app.close()
+      await inventory.drain()
       await caSnapshot.remove()
       await lnsSnapshot?.remove()
     },

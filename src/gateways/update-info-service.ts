@@ -1,6 +1,7 @@
 // UpdateInfoService: one update-info request in, the CUPS response body out (the flow in design.md §2).
 import type { BootstrapPolicy } from '../config'
-import { buildCredentialBlob } from '../cups/credential-blob'
+import { X509Certificate } from 'node:crypto'
+import { buildCredentialBlob, credentialBlobCertificate } from '../cups/credential-blob'
 import { crc32 } from '../cups/crc32'
 import { planUpdate } from '../cups/plan-update'
 import type { DesiredGatewayState } from '../cups/plan-update'
@@ -10,6 +11,7 @@ import { AppError, MintingError, StorageUnavailableError } from '../errors'
 import type { Logger } from '../logger'
 import type { Metrics } from '../metrics'
 import type { CertificateCheck } from '../pki/client-certificate-check'
+import { certificateNotAfter } from '../pki/certificate-expiry'
 import type { CredentialMinter } from '../pki/credential-minter'
 import { bundleMaterial } from './access-policy'
 import type { Caller, Proof } from './access-policy'
@@ -19,6 +21,9 @@ import type { GatewaySettings } from './gateway-settings'
 import type { GatewayRegistry } from './gateway-registry'
 import { needsRecording } from './last-authentication'
 import type { LastAuthentications } from './last-authentication'
+import { isHeldBack, reportedValueCrc, SEGMENTS, valueCrc } from './inventory'
+import type { InventoryEntry, Segment } from './inventory'
+import type { InventoryRecorder } from './inventory-recorder'
 import { RequestAccess } from './request-access'
 
 /** A second CA that mints TC credentials for gateways whose record says `"source": "lns-ca"`. */
@@ -34,6 +39,8 @@ export interface UpdateInfoServiceOptions {
   readonly tcUri: string | undefined
   /** LNS_CA_CERT_PATH + LNS_CA_KEY_PATH, when configured. */
   readonly lnsCa?: LnsCa | undefined
+  /** The fleet inventory and its loop guard; written after each answer. */
+  readonly inventory?: InventoryRecorder | undefined
   readonly bootstrapPolicy: BootstrapPolicy
   readonly registry: GatewayRegistry
   readonly lastAuthentications: LastAuthentications
@@ -74,7 +81,10 @@ export class UpdateInfoService {
     try {
       return await Promise.race([this.decide(request, caller, log, work), deadline])
     } catch (err) {
-      if (err instanceof AppError) throw err
+      if (err instanceof AppError) {
+        this.options.inventory?.refused(request.eui, { now: this.now(), status: err.statusCode, reason: err.message })
+        throw err
+      }
       if (err instanceof DeadlineExceeded) {
         this.options.metrics.increment('deadline_exceeded_total')
         log.warn({ deadlineMs: this.options.deadlineMs }, 'response deadline exceeded; answering no change')
@@ -94,8 +104,10 @@ export class UpdateInfoService {
     const access = await RequestAccess.open({ policy: bootstrapPolicy, registry, credentials, lastAuthentications, checkCertificate, now }, caller, eui)
     // A record that does not validate says something we cannot honour: neither move the gateway to defaults
     // (another tenant's LNS, say) nor push it onto its backup credentials. The registry logged why.
+    // A gateway.json that is not a JSON object at all (a broken hand edit) is the same: it registers nothing,
+    // but a gateway that gets this far is not moved to the defaults either.
     const record = access.registration.record
-    if (record !== undefined && record.problems.length > 0) {
+    if (access.registration.problem !== undefined || (record !== undefined && record.problems.length > 0)) {
       metrics.increment('invalid_records_total')
       return Buffer.from(NO_CHANGE)
     }
@@ -106,6 +118,8 @@ export class UpdateInfoService {
       log.warn({ problem: 'tcCredentials: lns-ca, but LNS_CA_CERT_PATH and LNS_CA_KEY_PATH are not set' }, 'gateway record cannot be honoured; answering no change')
       return Buffer.from(NO_CHANGE)
     }
+    // Read alongside the rest (through the read cache): the loop guard needs it before the answer is planned.
+    const inventoryEntry = this.options.inventory?.entry(eui)
     const recorded = await this.rememberAuthentication(access, log)
 
     const guarded: EnsureContext = {
@@ -131,14 +145,28 @@ export class UpdateInfoService {
       desired.tcCredentials = tcCredentials
     }
 
-    const response = planUpdate(request, desired)
+    const held = heldBack(await inventoryEntry, request, desired, this.now())
+    const response = planUpdate(request, held.desired)
     // Key material leaves only for a caller still allowed on fresh reads (a revoke within the cache TTL counts).
     if (response.cupsCredentials !== undefined || response.tcCredentials !== undefined) await access.confirm()
     // Past the deadline the station already has "no change": these deliveries never happened.
     work.signal?.throwIfAborted()
     this.auditDelivery(access.proof, 'cups', response.cupsCredentials, log)
     this.auditDelivery(access.proof, 'tc', response.tcCredentials, log)
-    return encodeUpdateInfoResponse(response)
+    const body = encodeUpdateInfoResponse(response)
+    if (held.segments.length > 0) log.info({ segments: held.segments }, 'stuck segments held back until their back-off ends')
+    this.options.inventory?.observe(eui, {
+      now: this.now(),
+      reported: request,
+      desired,
+      sent: SEGMENTS.filter((segment) => response[segment] !== undefined),
+      certificate: () => describeCertificate(desired.cupsCredentials),
+    })
+    return body
+  }
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date()
   }
 
   /**
@@ -226,4 +254,30 @@ export class UpdateInfoService {
     this.options.metrics.increment('credentials_delivered_total', { kind })
     log.info({ audit: 'credential-delivered', kind, crc: crc32(blob), length: blob.length, proof }, 'delivered credentials')
   }
+}
+
+/** The desired state without segments the loop guard holds back (stuck, same value, same report). */
+function heldBack(
+  entry: InventoryEntry | undefined,
+  request: UpdateInfoRequest,
+  desired: DesiredGatewayState,
+  now: Date,
+): { desired: DesiredGatewayState; segments: Segment[] } {
+  if (entry?.segments === undefined) return { desired, segments: [] }
+  const kept: { -readonly [K in keyof DesiredGatewayState]: DesiredGatewayState[K] } = { ...desired }
+  const segments: Segment[] = []
+  for (const segment of SEGMENTS) {
+    const value = valueCrc(segment, desired)
+    if (value !== undefined && isHeldBack(entry, segment, value, reportedValueCrc(segment, request), now)) {
+      Reflect.deleteProperty(kept, segment)
+      segments.push(segment)
+    }
+  }
+  return { desired: kept, segments }
+}
+
+function describeCertificate(bundle: Buffer | undefined): { serial: string; notAfter: string } | undefined {
+  const certificate = bundle === undefined ? undefined : credentialBlobCertificate(bundle)
+  if (certificate === undefined) return undefined
+  return { serial: new X509Certificate(certificate).serialNumber, notAfter: certificateNotAfter(certificate).toISOString() }
 }

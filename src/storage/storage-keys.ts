@@ -10,6 +10,8 @@ export interface GatewayKeys {
   readonly settings: string
   /** What the gateway last authenticated with; written by the server, read by every replica. */
   readonly lastAuthentication: string
+  /** What the gateway last reported and was last sent (the fleet inventory); written by the server. */
+  readonly inventory: string
 }
 
 export const DEFAULT_PREFIX = 'cups/'
@@ -44,6 +46,7 @@ export function storageKeys(prefix: string, eui: string): GatewayKeys {
     tcCredentials: `${base}tc_cred.bin`,
     settings: `${base}gateway.json`,
     lastAuthentication: `${base}last-auth.json`,
+    inventory: `${base}inventory.json`,
   }
 }
 

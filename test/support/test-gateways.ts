@@ -8,6 +8,7 @@ import { parseUpdateInfoRequest } from '../../src/cups/update-info-request'
 import type { Caller } from '../../src/gateways/access-policy'
 import { CredentialService } from '../../src/gateways/credential-service'
 import { GatewayRegistry } from '../../src/gateways/gateway-registry'
+import { InventoryRecorder } from '../../src/gateways/inventory-recorder'
 import { LastAuthentications } from '../../src/gateways/last-authentication'
 import { UpdateInfoService } from '../../src/gateways/update-info-service'
 import type { LnsCa } from '../../src/gateways/update-info-service'
@@ -44,10 +45,16 @@ export interface ReplicaOptions {
   readonly log?: Logger
   readonly tcUri?: string
   readonly lnsCa?: LnsCa
+  /** Keep a fleet inventory (the defaults: 3 sends, 24 h back-off, 24 h refresh). */
+  readonly inventory?: boolean
 }
 
 /** One replica: its own read cache over `storage`, our test CA, TC_URI set. */
-export function makeReplica(storage: BlobStore, pki: TestPki, options: ReplicaOptions = {}): { service: UpdateInfoService; metrics: Metrics } {
+export function makeReplica(
+  storage: BlobStore,
+  pki: TestPki,
+  options: ReplicaOptions = {},
+): { service: UpdateInfoService; metrics: Metrics; inventory: InventoryRecorder | undefined } {
   const clock = options.clock ?? new FakeClock()
   const store = new CachedBlobStore(storage, options.ttlMs ?? 30_000, () => clock.now)
   const metrics = new Metrics()
@@ -65,11 +72,22 @@ export function makeReplica(storage: BlobStore, pki: TestPki, options: ReplicaOp
     log: options.log ?? log,
     metrics,
   })
+  const inventory =
+    options.inventory === true
+      ? new InventoryRecorder({
+          store,
+          keyFor: (eui) => storageKeys('cups/', eui).inventory,
+          rules: { stuckAfterSends: 3, stuckBackoffMs: 24 * 3_600_000, refreshMs: 24 * 3_600_000 },
+          log,
+          metrics,
+        })
+      : undefined
   const service = new UpdateInfoService({
     credentials,
     cupsUri: undefined,
     tcUri: options.tcUri ?? 'wss://lns.example.com:8887',
     lnsCa: options.lnsCa,
+    inventory,
     bootstrapPolicy: options.policy ?? 'registered',
     registry: new GatewayRegistry(store, (eui) => storageKeys('cups/', eui).settings, []),
     lastAuthentications: new LastAuthentications(store, (eui) => storageKeys('cups/', eui).lastAuthentication),
@@ -77,7 +95,7 @@ export function makeReplica(storage: BlobStore, pki: TestPki, options: ReplicaOp
     deadlineMs: options.deadlineMs ?? 20_000,
     metrics,
   })
-  return { service, metrics }
+  return { service, metrics, inventory }
 }
 
 export const anonymous: Caller = { certificate: undefined, header: () => undefined, peer: '127.0.0.1' }
@@ -91,9 +109,18 @@ export interface Poll {
 }
 
 /** One poll of EUI reporting the CRCs of the bundles it holds; the status a station would see. */
-export async function poll(service: UpdateInfoService, caller: Caller, held: { cups?: Buffer | undefined; tc?: Buffer | undefined } = {}): Promise<Poll> {
+export async function poll(
+  service: UpdateInfoService,
+  caller: Caller,
+  held: { cups?: Buffer | undefined; tc?: Buffer | undefined; tcUri?: string } = {},
+): Promise<Poll> {
   const request = parseUpdateInfoRequest(
-    stationRequest({ router: '16:c001:ff10:a235', cupsCredCrc: held.cups ? crc32(held.cups) : 0, tcCredCrc: held.tc ? crc32(held.tc) : 0 }),
+    stationRequest({
+      router: '16:c001:ff10:a235',
+      cupsCredCrc: held.cups ? crc32(held.cups) : 0,
+      tcCredCrc: held.tc ? crc32(held.tc) : 0,
+      tcUri: held.tcUri ?? null,
+    }),
   )
   try {
     const segments = decodeUpdateInfoResponse(await service.respond(request, caller, log))

@@ -228,7 +228,7 @@ describe.skipIf(!enabled)('storage outage on radosgw', () => {
     expect(srv().port).toBe(portBefore)
     const keys = await bucket?.store.list(`cups/${newcomer}/`)
     const expected = storageKeys('cups/', newcomer)
-    expect(keys).toEqual([expected.cupsCredentials, expected.lastAuthentication, expected.tcCredentials])
+    expect(keys).toEqual([expected.cupsCredentials, expected.inventory, expected.lastAuthentication, expected.tcCredentials])
   })
 
   it('answers 200 "no change" within the bound while radosgw is frozen (slow storage), then recovers', async () => {

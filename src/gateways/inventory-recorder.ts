@@ -1,0 +1,91 @@
+// InventoryRecorder: writes inventory entries after the answer, only on change, with conditional writes; never changes an answer.
+import { PreconditionFailedError } from '../errors'
+import type { Logger } from '../logger'
+import type { Metrics } from '../metrics'
+import type { BlobStore, StoredBlob } from '../storage/blob-store'
+import { nextEntry, parseInventoryEntry, refusedEntry } from './inventory'
+import type { InventoryEntry, InventoryRules, NextEntry, Observation } from './inventory'
+
+type InventoryStore = BlobStore & { getFresh?(key: string): Promise<StoredBlob | undefined> }
+
+export interface InventoryRecorderOptions {
+  readonly store: InventoryStore
+  readonly keyFor: (eui: string) => string
+  readonly rules: InventoryRules
+  readonly log: Pick<Logger, 'warn' | 'error'>
+  readonly metrics: Metrics
+}
+
+/**
+ * Updates run after the answer went out, one at a time per gateway (a Map of promise chains, so two requests of
+ * one gateway never race each other here), and other replicas are settled by If-Match / If-None-Match: a lost
+ * race re-reads past the cache and computes again once. A failure is logged and counted, nothing more.
+ */
+export class InventoryRecorder {
+  private readonly chains = new Map<string, Promise<void>>()
+
+  constructor(private readonly options: InventoryRecorderOptions) {}
+
+  /** The stored entry through the read cache, for the loop guard; undefined when absent or unreadable. */
+  async entry(eui: string): Promise<InventoryEntry | undefined> {
+    try {
+      const stored = await this.options.store.get(this.options.keyFor(eui))
+      return stored === undefined ? undefined : parseInventoryEntry(stored.body)
+    } catch {
+      return undefined
+    }
+  }
+
+  /** What an answered request showed (after the answer). */
+  observe(eui: string, observation: Observation): void {
+    this.enqueue(eui, (previous) => nextEntry(previous, observation, this.options.rules))
+  }
+
+  /** A refusal of a gateway that has an entry (one seen before); unknown EUIs never create entries. */
+  refused(eui: string, refusal: { now: Date; status: number; reason: string }): void {
+    this.enqueue(eui, (previous) => refusedEntry(previous, refusal, this.options.rules))
+  }
+
+  /** Settles when every update queued so far has finished (tests, graceful shutdown). */
+  async drain(): Promise<void> {
+    while (this.chains.size > 0) await Promise.all([...this.chains.values()])
+  }
+
+  private enqueue(eui: string, compute: (previous: InventoryEntry | undefined) => NextEntry | undefined): void {
+    const chain = (this.chains.get(eui) ?? Promise.resolve()).then(() => this.update(eui, compute))
+    this.chains.set(eui, chain)
+    void chain.then(() => {
+      if (this.chains.get(eui) === chain) this.chains.delete(eui)
+    })
+  }
+
+  private async update(eui: string, compute: (previous: InventoryEntry | undefined) => NextEntry | undefined): Promise<void> {
+    const { store, keyFor, log, metrics } = this.options
+    const key = keyFor(eui)
+    try {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const stored = attempt > 0 && store.getFresh ? await store.getFresh(key) : await store.get(key)
+        const next = compute(stored === undefined ? undefined : parseInventoryEntry(stored.body))
+        if (!next?.write) return
+        try {
+          await store.put(key, Buffer.from(`${JSON.stringify(next.entry)}\n`), stored === undefined ? { ifNoneMatch: '*' } : { ifMatch: stored.etag })
+        } catch (err) {
+          if (err instanceof PreconditionFailedError) continue // another replica wrote: compute again from its entry
+          throw err
+        }
+        for (const segment of next.newlyStuck) {
+          metrics.increment('stuck_segments_total', { segment })
+          const watched = next.entry.segments?.[segment]
+          log.warn(
+            { eui, segment, crc: watched?.crc, sends: watched?.sends, until: watched?.stuckUntil },
+            'segment stuck: sent repeatedly, the station keeps reporting the same; not sent again until the back-off ends',
+          )
+        }
+        return
+      }
+    } catch (err) {
+      metrics.increment('inventory_write_failures_total')
+      log.error({ eui, error: (err as Error).message }, 'inventory not updated (the answer was not affected)')
+    }
+  }
+}
