@@ -1,6 +1,6 @@
 // Owns the fleet inventory as the domain writes it: only on change, never on steady polls, and the loop guard.
 import { X509Certificate } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { crc32 } from '../../../src/cups/crc32'
 import { parseInventoryEntry } from '../../../src/gateways/inventory'
 import type { InventoryEntry } from '../../../src/gateways/inventory'
@@ -63,6 +63,30 @@ describe('the fleet inventory', () => {
     await poll(replica.service, presenting(certificateOf(first.cups)), first)
     // The simulated station reports its CRCs but not the TC URI (poll sends tcUri null): not converged yet.
     expect((await entry())?.converged).toBe(false)
+  })
+
+  it('after a renewal: the new certificate and what the gateway should now hold', async () => {
+    const { replica, entry } = await setUp(0)
+    const first = await poll(replica.service, anonymous)
+    const caller = presenting(certificateOf(first.cups))
+    const held = { ...first, tcUri: 'wss://lns.example.com:8887' }
+    await poll(replica.service, caller, held)
+    const before = (await entry())?.certificate
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 360 * 86_400_000 })
+    try {
+      const renewal = await poll(replica.service, caller, held)
+      expect(renewal.cups).toBeDefined()
+      const renewed = new X509Certificate(certificateOf(renewal.cups))
+      const afterRenewal = await entry()
+      expect(afterRenewal?.certificate?.serial).toBe(renewed.serialNumber)
+      expect(afterRenewal?.certificate?.serial).not.toBe(before?.serial)
+      // The station still reports the old CRC: not converged until it polls with the renewal (the OpenSSL
+      // minter dates certificates by the real clock, so that poll cannot be shown under this faked one).
+      expect(afterRenewal?.converged).toBe(false)
+      expect(afterRenewal?.desired.cupsCredCrc).toBe(crc32(renewal.cups ?? Buffer.alloc(0)))
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('writes nothing over 1,000 steady polls, and reads only what the cache misses', async () => {
