@@ -41,9 +41,16 @@ export class InventoryRecorder {
     this.enqueue(eui, (previous) => nextEntry(previous, observation, this.options.rules))
   }
 
-  /** A refusal of a gateway that has an entry (one seen before); unknown EUIs never create entries. */
-  refused(eui: string, refusal: { now: Date; status: number; reason: string }): void {
-    this.enqueue(eui, (previous) => refusedEntry(previous, refusal, this.options.rules))
+  /**
+   * A refusal. A gateway with an entry gets it updated; one without gets a first entry only if `registered`
+   * says it is registered (a read through the cache), so refusing unknown EUIs never writes.
+   */
+  refused(eui: string, refusal: { now: Date; status: number; reason: string }, reported: Observation['reported'], registered: () => Promise<boolean>): void {
+    let known: boolean | undefined
+    this.enqueue(eui, async (previous) => {
+      if (previous === undefined) known ??= await registered().catch(() => false)
+      return refusedEntry(previous, refusal, this.options.rules, known === true ? reported : undefined)
+    })
   }
 
   /** Settles when every update queued so far has finished (tests, graceful shutdown). */
@@ -51,7 +58,7 @@ export class InventoryRecorder {
     while (this.chains.size > 0) await Promise.all([...this.chains.values()])
   }
 
-  private enqueue(eui: string, compute: (previous: InventoryEntry | undefined) => NextEntry | undefined): void {
+  private enqueue(eui: string, compute: (previous: InventoryEntry | undefined) => NextEntry | undefined | Promise<NextEntry | undefined>): void {
     const chain = (this.chains.get(eui) ?? Promise.resolve()).then(() => this.update(eui, compute))
     this.chains.set(eui, chain)
     void chain.then(() => {
@@ -59,13 +66,16 @@ export class InventoryRecorder {
     })
   }
 
-  private async update(eui: string, compute: (previous: InventoryEntry | undefined) => NextEntry | undefined): Promise<void> {
+  private async update(
+    eui: string,
+    compute: (previous: InventoryEntry | undefined) => NextEntry | undefined | Promise<NextEntry | undefined>,
+  ): Promise<void> {
     const { store, keyFor, log, metrics } = this.options
-    const key = keyFor(eui)
     try {
+      const key = keyFor(eui)
       for (let attempt = 0; attempt < 2; attempt++) {
         const stored = attempt > 0 && store.getFresh ? await store.getFresh(key) : await store.get(key)
-        const next = compute(stored === undefined ? undefined : parseInventoryEntry(stored.body))
+        const next = await compute(stored === undefined ? undefined : parseInventoryEntry(stored.body))
         if (!next?.write) return
         try {
           await store.put(key, Buffer.from(`${JSON.stringify(next.entry)}\n`), stored === undefined ? { ifNoneMatch: '*' } : { ifMatch: stored.etag })
@@ -83,6 +93,7 @@ export class InventoryRecorder {
         }
         return
       }
+      throw new Error('lost the write race twice')
     } catch (err) {
       metrics.increment('inventory_write_failures_total')
       log.error({ eui, error: (err as Error).message }, 'inventory not updated (the answer was not affected)')

@@ -140,9 +140,34 @@ export function nextEntry(previous: InventoryEntry | undefined, observation: Obs
   return { entry: keepLastSeen(previous, entry, rules, now), write: differs(previous, entry, rules, now), newlyStuck }
 }
 
-/** The entry after a refusal (403/404); only the refusal changes, and only when status or reason does. */
-export function refusedEntry(previous: InventoryEntry | undefined, refusal: { now: Date; status: number; reason: string }, rules: InventoryRules): NextEntry | undefined {
-  if (previous === undefined) return undefined
+/**
+ * The entry after a refusal (403/404); only the refusal changes, and only when status or reason does (or the
+ * refresh period passed). A gateway without an entry gets one only when `first` says what it reported: the
+ * caller passes that for registered gateways only, so refusing strangers never writes.
+ */
+export function refusedEntry(
+  previous: InventoryEntry | undefined,
+  refusal: { now: Date; status: number; reason: string },
+  rules: InventoryRules,
+  first?: Observation['reported'],
+): NextEntry | undefined {
+  if (previous === undefined) {
+    if (first === undefined) return undefined
+    const at = refusal.now.toISOString()
+    const entry: InventoryEntry = {
+      version: 1,
+      firstSeen: at,
+      lastSeen: at,
+      station: first.station,
+      model: first.model,
+      package: first.package,
+      reported: { cupsUri: first.cupsUri, tcUri: first.tcUri, cupsCredCrc: first.cupsCredCrc, tcCredCrc: first.tcCredCrc, keys: [...first.keys] },
+      desired: {},
+      converged: false,
+      lastRefusal: { at, status: refusal.status, reason: refusal.reason },
+    }
+    return { entry, write: true, newlyStuck: [] }
+  }
   const same = previous.lastRefusal?.status === refusal.status && previous.lastRefusal.reason === refusal.reason
   const due = refusal.now.getTime() - Date.parse(previous.lastRefusal?.at ?? '') >= rules.refreshMs
   if (same && !due) return { entry: previous, write: false, newlyStuck: [] }

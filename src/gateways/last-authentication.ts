@@ -47,6 +47,8 @@ export class LastAuthentications {
         current = this.store.getFresh ? await this.store.getFresh(key) : await this.store.get(key)
       }
     }
+    // Two lost races in a row: say so, so that the caller renews nothing while this is not on record.
+    if (needsRecording(parse(current), value)) throw new Error(`last authentication of ${eui} not recorded: lost the write race twice`)
   }
 
   /** Forget it: after a revoke, or when the gateway starts over with a first bundle. */

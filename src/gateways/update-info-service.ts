@@ -82,7 +82,9 @@ export class UpdateInfoService {
       return await Promise.race([this.decide(request, caller, log, work), deadline])
     } catch (err) {
       if (err instanceof AppError) {
-        this.options.inventory?.refused(request.eui, { now: this.now(), status: err.statusCode, reason: err.message })
+        this.options.inventory?.refused(request.eui, { now: this.now(), status: err.statusCode, reason: err.message }, request, () =>
+          this.options.registry.isRegistered(request.eui),
+        )
         throw err
       }
       if (err instanceof DeadlineExceeded) {

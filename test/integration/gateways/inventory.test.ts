@@ -104,6 +104,21 @@ describe('the fleet inventory', () => {
     expect(storage.reads - reads).toBe(0)
   })
 
+  it('records the refusal of a registered gateway it never served, and nothing for unknown EUIs', async () => {
+    const storage = new CountingStore(new MemoryBlobStore())
+    await storage.inner.put(KEYS.settings, Buffer.from('{"state":"disabled"}'))
+    const replica = makeReplica(storage, pki, { ttlMs: 0, inventory: true, policy: 'registered' })
+    expect((await poll(replica.service, anonymous)).status).toBe(403)
+    await replica.inventory?.drain()
+    const stored = await storage.inner.get(KEYS.inventory)
+    expect(parseInventoryEntry(stored?.body ?? Buffer.alloc(0))?.lastRefusal).toMatchObject({ status: 403, reason: expect.stringMatching(/is disabled/) as unknown })
+    await storage.inner.delete(KEYS.settings)
+    await storage.inner.delete(KEYS.inventory)
+    expect((await poll(replica.service, anonymous)).status).toBe(404)
+    await replica.inventory?.drain()
+    expect(await storage.inner.get(KEYS.inventory)).toBeUndefined()
+  })
+
   it('records the last refusal of a gateway it knows, and nothing for EUIs it has never served', async () => {
     const { storage, replica, entry } = await setUp(0)
     await poll(replica.service, anonymous)

@@ -13,6 +13,7 @@ import { PreconditionFailedError, StorageUnavailableError } from '../../../src/e
 import { DEFAULT_MAX_OBJECT_BYTES, type StoredBlob } from '../../../src/storage/blob-store'
 import { FsBlobStore } from '../../../src/storage/fs-blob-store'
 import { describeBlobStoreContract } from '../../contracts/blob-store.contract'
+import { describeGatewayStateContract } from '../../contracts/gateway-state.contract'
 
 const REPO_ROOT = resolve(__dirname, '../../..')
 
@@ -390,4 +391,9 @@ describe('FsBlobStore on the filesystem', () => {
     },
     60_000,
   )
+})
+
+describeGatewayStateContract('fs', async () => {
+  const dir = await tempRoot()
+  return { store: new FsBlobStore(join(dir, 'data')), cleanup: () => rm(dir, { recursive: true, force: true }) }
 })

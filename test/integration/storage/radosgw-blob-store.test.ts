@@ -15,6 +15,7 @@ import { StorageUnavailableError } from '../../../src/errors'
 import { DEFAULT_MAX_OBJECT_BYTES } from '../../../src/storage/blob-store'
 import { createS3Client, S3BlobStore } from '../../../src/storage/s3-blob-store'
 import { describeBlobStoreContract } from '../../contracts/blob-store.contract'
+import { describeGatewayStateContract } from '../../contracts/gateway-state.contract'
 import { makeS3TestStore, uniqueBucketName } from './s3-test-bucket'
 import { RADOSGW, radosgwGate } from '../../support/radosgw'
 
@@ -91,4 +92,15 @@ describe.skipIf(!enabled)(`radosgw at ${endpoint}`, () => {
       }
     })
   })
+})
+
+describe.skipIf(!enabled)(`radosgw at ${endpoint}: gateway state`, () => {
+  let s3: S3Client
+  beforeAll(() => {
+    s3 = client()
+  })
+  afterAll(() => {
+    s3.destroy()
+  })
+  describeGatewayStateContract('S3BlobStore on radosgw', () => makeS3TestStore(s3))
 })

@@ -70,8 +70,10 @@ describe('nextEntry', () => {
 describe('refusedEntry', () => {
   const seen = nextEntry(undefined, observation(T0), RULES).entry
 
-  it('never creates an entry for a gateway never served', () => {
+  it('never creates an entry for a gateway never served unless told what it reported (registered ones)', () => {
     expect(refusedEntry(undefined, { now: T0, status: 403, reason: 'x' }, RULES)).toBeUndefined()
+    const first = refusedEntry(undefined, { now: T0, status: 403, reason: 'gateway is disabled' }, RULES, observation(T0).reported)
+    expect(first).toMatchObject({ write: true, entry: { converged: false, model: 'linux', lastRefusal: { status: 403, reason: 'gateway is disabled' } } })
   })
 
   it('writes a new refusal, not the same one again within the refresh period', () => {
