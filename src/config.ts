@@ -260,7 +260,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     inventory: {
       refreshMs: int('INVENTORY_REFRESH_HOURS', 24, 1, 8760) * 3_600_000,
       stuckAfterSends: int('STUCK_AFTER_SENDS', 3, 2, 100),
-      stuckBackoffMs: int('STUCK_BACKOFF_HOURS', 24, 1, 8760) * 3_600_000,
+      // At most a week: shorter than the smallest renewal window, so a held-back renewal is retried in time.
+      stuckBackoffMs: int('STUCK_BACKOFF_HOURS', 24, 1, 24 * MIN_RENEWAL_WINDOW_DAYS - 1) * 3_600_000,
     },
     storage: {
       s3,

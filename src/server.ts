@@ -116,6 +116,12 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     lnsCaFiles === undefined
       ? undefined
       : await startupStep(() => readCaPair(lnsCaFiles.certFile, lnsCaFiles.keyFile), { files })
+  // Its certificates must never prove a gateway's identity here: an LNS CA that is also a client CA (ours, the
+  // previous one or the factory CA) would turn every TC certificate into a CUPS credential.
+  const clientCaDers = [pki.ca, ...(pki.previousCa === undefined ? [] : [pki.previousCa]), ...authorities.factory.map((ca) => ca.raw)]
+  if (lnsCaPair !== undefined && lnsCaFiles !== undefined && clientCaDers.some((der) => der.equals(lnsCaPair.ca))) {
+    throw new StartupError('LNS_CA_CERT_PATH', lnsCaFiles.certFile, 'is also a CA whose client certificates this server accepts (CERT_PATH/ca.crt, ca-previous.crt or BOOTSTRAP_CA_PATH); use a separate CA')
+  }
   const lnsSnapshot = lnsCaPair === undefined ? undefined : await CaSnapshot.create(lnsCaPair.ca, lnsCaPair.caKey)
   const lnsCa =
     lnsSnapshot === undefined || lnsCaPair === undefined

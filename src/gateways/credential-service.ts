@@ -11,6 +11,14 @@ import { SingleFlight } from './single-flight'
 
 export type CredentialKind = 'cups' | 'tc'
 
+/** One bundle a request stored: what it replaced can be put back. */
+export interface StoredWrite {
+  readonly kind: CredentialKind
+  readonly etag: string
+  readonly first: boolean
+  readonly undo: () => Promise<void>
+}
+
 /**
  * Why a credential was minted (audit line): none stored, the stored one expires, it holds no identity, or
  * the gateway record names another source for it (e.g. the gateway moved to an LNS with its own CA).
@@ -66,8 +74,12 @@ export interface EnsureContext {
   readonly known?: StoredBlob | undefined
   /** Fires when the request was answered without waiting for this work (the response deadline). */
   readonly signal?: AbortSignal | undefined
-  /** Told how to undo each first bundle this work creates, should the request be answered without it. */
-  readonly onCreated?: ((undo: () => Promise<void>) => void) | undefined
+  /**
+   * Told of every bundle this work stores, with how to undo it, should the request be answered without it:
+   * `first` marks a gateway's first identity (nothing stored before, or a trust only), which must reach the
+   * gateway or be undone; the caller decides which writes go with it.
+   */
+  readonly onWritten?: ((write: StoredWrite) => void) | undefined
   /** Runs before any write; rejects (with an AppError) when the caller may no longer have it. */
   readonly beforeWrite?: (() => Promise<void>) | undefined
   /** Runs after a write with a way to undo it; rejects when the gateway was revoked meanwhile. */
@@ -294,7 +306,7 @@ export class CredentialService {
     eui: string,
     blob: Buffer,
     previous: StoredBlob | undefined,
-    { signal, onCreated, beforeWrite, afterWrite, anonymous, first = false }: EnsureContext & { readonly first?: boolean },
+    { signal, onWritten, beforeWrite, afterWrite, anonymous, first = false }: EnsureContext & { readonly first?: boolean },
     onStored: () => void,
   ): Promise<Buffer | undefined> {
     const { store, keyFor, log } = this.options
@@ -312,16 +324,15 @@ export class CredentialService {
       const winner = await this.stored(kind, eui, { fresh: true })
       return winner !== undefined && this.inspect(kind, eui, winner.body) !== undefined ? winner.body : undefined
     }
-    const undo = (): Promise<void> => this.undoFirst(key, etag, previous, eui, kind)
-    if (signal?.aborted === true && first) {
-      // The write landed after the answer went out. A renewal can stay (the old certificate still works and
-      // the next contact fetches the new one), but a first identity must go, or the gateway is locked out.
-      await undo()
+    // The caller undoes it if the answer goes out without it (a write landing after the deadline included):
+    // a renewal may stay, but a first identity must go, or the gateway is locked out.
+    onWritten?.({ kind, etag, first, undo: () => this.undoWrite(key, etag, previous, eui, kind) })
+    if (signal?.aborted === true) {
+      onStored() // audited as stored; the caller's undo, if it runs, logs that too
       signal.throwIfAborted()
     }
     // Revoked while this ran: what we wrote must not outlive the revoke's deletes.
     await afterWrite?.(() => store.delete(key))
-    if (first) onCreated?.(undo)
     onStored()
     return blob
   }
@@ -338,20 +349,15 @@ export class CredentialService {
     )
   }
 
-  /**
-   * Puts back what was there before a first identity (nothing, or the trust-only bundle). A CUPS identity
-   * stays when a TC bundle exists that this request did not create (its own TC undo runs first): another
-   * request then delivered both to the gateway, and taking the CUPS one away would lock it out.
-   */
-  private async undoFirst(key: string, etag: string, previous: StoredBlob | undefined, eui: string, kind: CredentialKind): Promise<void> {
+  /** Puts back what was there before this write (nothing, or the previous bundle), unless it changed since. */
+  private async undoWrite(key: string, etag: string, previous: StoredBlob | undefined, eui: string, kind: CredentialKind): Promise<void> {
     const { store, log } = this.options
     try {
       const current = await this.stored(kind, eui, { fresh: true })
       if (current?.etag !== etag) return // replaced meanwhile by someone who will deliver it
-      if (kind === 'cups' && (await this.stored('tc', eui, { fresh: true })) !== undefined) return
       if (previous === undefined) await store.delete(key)
       else await store.put(key, previous.body, { ifMatch: etag })
-      log.warn({ eui, kind }, 'first credential stored after the response deadline; removed so the gateway can bootstrap again')
+      log.warn({ eui, kind }, 'credential stored for an answer the station never got (response deadline); put back what was there')
     } catch (err) {
       log.error({ eui, kind, err }, 'could not remove a credential stored after the response deadline; delete it to let the gateway bootstrap')
     }

@@ -1,6 +1,6 @@
 // The gateway record (cups/<eui>/gateway.json): registration, lifecycle state and per-gateway overrides, parsed in one place.
 import { z } from 'zod'
-import { checkTokenLines } from '../cups/credential-blob'
+import { buildCredentialBlob, checkTokenLines } from '../cups/credential-blob'
 import { checkStationUri } from '../cups/station-uri'
 import { parseTrustCertificate } from '../pki/certificates'
 
@@ -19,13 +19,15 @@ const stationUri = (kind: 'cups' | 'tc') =>
       // We only listen on TLS, so a station sent to http:// here would fail every contact after the redirect.
       if (kind === 'cups' && !/^https:/i.test(uri)) throw new Error('must be https://host:port: this server only speaks TLS')
     } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message })
+      // Without the URI itself: a malformed one may carry a secret (userinfo, a query) into the log.
+      ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(/^(cups|tc) uri ".*?": /, '') })
     }
   })
 
 const pemCertificate = z.string().superRefine((pem, ctx) => {
   try {
-    parseTrustCertificate(Buffer.from(pem, 'utf8'), 'tcTrust')
+    // One certificate, and one the station's DER parser measures right (a bundle built with it as the trust).
+    buildCredentialBlob({ trust: parseTrustCertificate(Buffer.from(pem, 'utf8'), 'tcTrust') })
   } catch (err) {
     ctx.addIssue({ code: 'custom', message: (err as Error).message })
   }

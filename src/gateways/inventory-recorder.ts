@@ -21,18 +21,34 @@ export interface InventoryRecorderOptions {
  * one gateway never race each other here), and other replicas are settled by If-Match / If-None-Match: a lost
  * race re-reads past the cache and computes again once. A failure is logged and counted, nothing more.
  */
+/** Least time between two refusal writes for one gateway (in this process). */
+const REFUSAL_WRITE_MS = 10 * 60_000
+
 export class InventoryRecorder {
   private readonly chains = new Map<string, Promise<void>>()
+  private readonly refusalsWritten = new Map<string, number>()
 
   constructor(private readonly options: InventoryRecorderOptions) {}
 
-  /** The stored entry through the read cache, for the loop guard; undefined when absent or unreadable. */
-  async entry(eui: string): Promise<InventoryEntry | undefined> {
+  /**
+   * The stored entry through the read cache, for the loop guard; undefined when absent, unreadable or slower
+   * than `withinMs` (the guard is then skipped for this answer rather than delaying it).
+   */
+  async entry(eui: string, withinMs = 500): Promise<InventoryEntry | undefined> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => {
+        resolve(undefined)
+      }, withinMs)
+    })
     try {
-      const stored = await this.options.store.get(this.options.keyFor(eui))
-      return stored === undefined ? undefined : parseInventoryEntry(stored.body)
+      const read = this.options.store.get(this.options.keyFor(eui)).then((stored) => (stored === undefined ? undefined : parseInventoryEntry(stored.body)))
+      read.catch(() => undefined)
+      return await Promise.race([read, late])
     } catch {
       return undefined
+    } finally {
+      clearTimeout(timer)
     }
   }
 
@@ -45,11 +61,16 @@ export class InventoryRecorder {
    * A refusal. A gateway with an entry gets it updated; one without gets a first entry only if `registered`
    * says it is registered (a read through the cache), so refusing unknown EUIs never writes.
    */
-  refused(eui: string, refusal: { now: Date; status: number; reason: string }, reported: Observation['reported'], registered: () => Promise<boolean>): void {
+  refused(eui: string, refusal: { now: Date; status: number; reason: string }, registered: () => Promise<boolean>): void {
+    // Refusals are what a stranger can cause at will: at most one write per gateway per REFUSAL_WRITE_MS.
+    const last = this.refusalsWritten.get(eui)
+    if (last !== undefined && refusal.now.getTime() - last < REFUSAL_WRITE_MS) return
+    if (this.refusalsWritten.size >= 10_000) this.refusalsWritten.clear()
+    this.refusalsWritten.set(eui, refusal.now.getTime())
     let known: boolean | undefined
     this.enqueue(eui, async (previous) => {
       if (previous === undefined) known ??= await registered().catch(() => false)
-      return refusedEntry(previous, refusal, this.options.rules, known === true ? reported : undefined)
+      return refusedEntry(previous, refusal, this.options.rules, known === true)
     })
   }
 

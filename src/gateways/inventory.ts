@@ -142,26 +142,27 @@ export function nextEntry(previous: InventoryEntry | undefined, observation: Obs
 
 /**
  * The entry after a refusal (403/404); only the refusal changes, and only when status or reason does (or the
- * refresh period passed). A gateway without an entry gets one only when `first` says what it reported: the
- * caller passes that for registered gateways only, so refusing strangers never writes.
+ * refresh period passed). A gateway without an entry gets one only when `create` says so (the caller does for
+ * registered gateways only, so refusing strangers never writes), holding the refusal alone: what a refused
+ * caller reported is nobody's word.
  */
 export function refusedEntry(
   previous: InventoryEntry | undefined,
   refusal: { now: Date; status: number; reason: string },
   rules: InventoryRules,
-  first?: Observation['reported'],
+  create = false,
 ): NextEntry | undefined {
   if (previous === undefined) {
-    if (first === undefined) return undefined
+    if (!create) return undefined
     const at = refusal.now.toISOString()
     const entry: InventoryEntry = {
       version: 1,
       firstSeen: at,
       lastSeen: at,
-      station: first.station,
-      model: first.model,
-      package: first.package,
-      reported: { cupsUri: first.cupsUri, tcUri: first.tcUri, cupsCredCrc: first.cupsCredCrc, tcCredCrc: first.tcCredCrc, keys: [...first.keys] },
+      station: null,
+      model: null,
+      package: null,
+      reported: { cupsUri: null, tcUri: null, cupsCredCrc: 0, tcCredCrc: 0, keys: [] },
       desired: {},
       converged: false,
       lastRefusal: { at, status: refusal.status, reason: refusal.reason },

@@ -15,7 +15,7 @@ import { certificateNotAfter } from '../pki/certificate-expiry'
 import type { CredentialMinter } from '../pki/credential-minter'
 import { bundleMaterial } from './access-policy'
 import type { Caller, Proof } from './access-policy'
-import type { CredentialKind, CredentialPlan, CredentialService, EnsureContext } from './credential-service'
+import type { CredentialKind, CredentialPlan, CredentialService, EnsureContext, StoredWrite } from './credential-service'
 import { effectiveSettings } from './gateway-settings'
 import type { GatewaySettings } from './gateway-settings'
 import type { GatewayRegistry } from './gateway-registry'
@@ -66,23 +66,38 @@ export class UpdateInfoService {
   async respond(request: UpdateInfoRequest, caller: Caller, log: Logger): Promise<Buffer> {
     // Past the deadline the station has its answer; the abandoned work must not store bundles it never got.
     const abandoned = new AbortController()
-    const undoCreations: (() => Promise<void>)[] = []
-    const work = { signal: abandoned.signal, onCreated: (undo: () => Promise<void>) => undoCreations.push(undo) }
+    const writes: StoredWrite[] = []
+    let tcAtStart: string | undefined
+    let undone = false
+    const work = {
+      signal: abandoned.signal,
+      onWritten: (write: StoredWrite) => {
+        writes.push(write)
+        // A write landing after the undo ran (storage that answered very late) goes the same way.
+        if (undone && writes.some((other) => other.first)) void write.undo()
+      },
+      onTcSeen: (etag: string | undefined) => (tcAtStart = etag),
+    }
+    const decided = this.decide(request, caller, log, work)
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
         abandoned.abort()
-        // E.g. the CUPS bundle was stored in time but the TC mint was not: the station gets neither.
-        // Newest first: the TC bundle goes before the CUPS one, which checks that no one else built on it.
-        void undoCreations.reverse().reduce((done, undo) => done.then(undo), Promise.resolve())
+        // Once the abandoned work has settled (no write of it still landing), or another deadline later at
+        // the latest, take back what the station never got: e.g. the CUPS bundle stored in time, the TC one not.
+        const settled = decided.then(noop, noop)
+        void Promise.race([settled, delay(this.options.deadlineMs)]).then(async () => {
+          undone = true
+          await this.undoAbandoned(request.eui, writes, tcAtStart)
+        })
         reject(new DeadlineExceeded())
       }, this.options.deadlineMs)
     })
     try {
-      return await Promise.race([this.decide(request, caller, log, work), deadline])
+      return await Promise.race([decided, deadline])
     } catch (err) {
       if (err instanceof AppError) {
-        this.options.inventory?.refused(request.eui, { now: this.now(), status: err.statusCode, reason: err.message }, request, () =>
+        this.options.inventory?.refused(request.eui, { now: this.now(), status: err.statusCode, reason: err.message }, () =>
           this.options.registry.isRegistered(request.eui),
         )
         throw err
@@ -99,7 +114,29 @@ export class UpdateInfoService {
     }
   }
 
-  private async decide(request: UpdateInfoRequest, caller: Caller, log: Logger, work: EnsureContext): Promise<Buffer> {
+  /**
+   * A first identity the station never got must go, with every other bundle the same request stored, or the
+   * gateway is locked out as "provisioned". Renewals alone stay (the old certificate still works). The CUPS
+   * identity stays only if a TC bundle appeared that neither this request wrote nor was there when it began:
+   * another replica then delivered both to the gateway, and taking one away would lock it out.
+   */
+  private async undoAbandoned(eui: string, writes: readonly StoredWrite[], tcAtStart: string | undefined): Promise<void> {
+    if (!writes.some((write) => write.first)) return
+    for (const write of [...writes].reverse()) {
+      if (write.kind === 'cups' && write.first) {
+        const tc = await this.options.credentials.stored('tc', eui, { fresh: true }).catch(() => undefined)
+        if (tc !== undefined && tc.etag !== tcAtStart && !writes.some((other) => other.etag === tc.etag && other.kind === 'tc')) continue
+      }
+      await write.undo()
+    }
+  }
+
+  private async decide(
+    request: UpdateInfoRequest,
+    caller: Caller,
+    log: Logger,
+    work: EnsureContext & { readonly onTcSeen?: (etag: string | undefined) => void },
+  ): Promise<Buffer> {
     const { bootstrapPolicy, registry, credentials, lastAuthentications, checkCertificate, metrics } = this.options
     const eui = request.eui
     const now = this.options.now ?? (() => new Date())
@@ -132,6 +169,8 @@ export class UpdateInfoService {
       // Renewing while the certificate it replaces is not on record could strand a gateway that misses the answer.
       renew: recorded,
     }
+    // What TC bundle was there before this request wrote anything (for undoing an abandoned first identity).
+    work.onTcSeen?.((await credentials.stored('tc', eui).catch(() => undefined))?.etag)
     // One after the other: at most one mint per gateway at a time, also within a request.
     const cupsCredentials = await this.credential('cups', eui, log, { ...guarded, known: access.storedCups })
     // A caller who proved nothing gets the TC key only together with its own CUPS identity: otherwise,
@@ -282,4 +321,12 @@ function describeCertificate(bundle: Buffer | undefined): { serial: string; notA
   const certificate = bundle === undefined ? undefined : credentialBlobCertificate(bundle)
   if (certificate === undefined) return undefined
   return { serial: new X509Certificate(certificate).serialNumber, notAfter: certificateNotAfter(certificate).toISOString() }
+}
+
+function noop(): void {
+  // settled either way
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }

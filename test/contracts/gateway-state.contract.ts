@@ -359,7 +359,7 @@ export function describeGatewayStateContract(name: string, makeHarness: () => Pr
         expect(await b.recorder.entry(EUI)).toBeDefined()
 
         a.recorder.observe(EUI, observation(at(HOUR_MS), { package: '1.0.1' }))
-        b.recorder.refused(EUI, { now: at(HOUR_MS), status: 403, reason: `gateway ${EUI} is disabled` }, observation(at(HOUR_MS)).reported, unregistered)
+        b.recorder.refused(EUI, { now: at(HOUR_MS), status: 403, reason: `gateway ${EUI} is disabled` }, unregistered)
         await Promise.all([a.recorder.drain(), b.recorder.drain()])
 
         expect(outcomes().slice(1).sort()).toEqual(['ok', 'ok', 'precondition-failed'])
@@ -373,14 +373,14 @@ export function describeGatewayStateContract(name: string, makeHarness: () => Pr
 
       it('refused() on a gateway without an entry writes nothing; with one, it records the refusal once', async () => {
         const { recorder } = recorderOn(replica())
-        recorder.refused(EUI, { now: T0, status: 404, reason: `unknown gateway ${EUI}` }, observation(T0).reported, unregistered)
+        recorder.refused(EUI, { now: T0, status: 404, reason: `unknown gateway ${EUI}` }, unregistered)
         await recorder.drain()
         expect(observed.puts).toEqual([])
         expect(await adapter.list(PREFIX)).toEqual([])
 
         recorder.observe(EUI, observation(T0))
         for (let i = 0; i < 3; i++) {
-          recorder.refused(EUI, { now: at(HOUR_MS + i), status: 403, reason: `gateway ${EUI} is disabled` }, observation(at(HOUR_MS + i)).reported, unregistered)
+          recorder.refused(EUI, { now: at(HOUR_MS + i), status: 403, reason: `gateway ${EUI} is disabled` }, unregistered)
         }
         await recorder.drain()
         expect(outcomes()).toEqual(['ok', 'ok'])

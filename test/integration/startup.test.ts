@@ -40,6 +40,15 @@ describe('startup refuses what a station could not use', () => {
     )
   })
 
+  it('refuses an LNS CA that is also our gateway CA: its TC certificates would prove CUPS identities', async () => {
+    const home = path.join(dir, 'lns-ca')
+    await (await startTestServer({}, home)).stop()
+    const certs = path.join(home, 'certs')
+    await expect(
+      startTestServer({ LNS_CA_CERT_PATH: path.join(certs, 'ca.crt'), LNS_CA_KEY_PATH: path.join(certs, 'ca.key') }, home),
+    ).rejects.toThrow(/LNS_CA_CERT_PATH: .*is also a CA whose client certificates this server accepts/)
+  })
+
   it('refuses a CUPS_URI whose host is not a DNS name in the server certificate', async () => {
     await expect(startTestServer({ CUPS_URI: 'https://cups.example.com:443' }, path.join(dir, 'host'))).rejects.toThrow(
       /cups\.example\.com/,

@@ -110,6 +110,37 @@ describe('access under caches and races (a 30 s read cache per replica, a revoke
     expect((await poll(b.service, anonymous)).status).toBe(403)
   })
 
+  it('a first identity abandoned at the deadline goes even when a TC bundle was already there (no lockout)', async () => {
+    const storage = await registered()
+    await storage.put(KEYS.settings, Buffer.from('{"tcCredentials":{"source":"none"}}'))
+    // A trust-only TC bundle stays from before; the CUPS bundle was deleted for a re-bootstrap.
+    await storage.put(KEYS.tcCredentials, buildCredentialBlob({ trust: pki.trust }))
+    const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+    let slowTcRead = false
+    const slow: BlobStore = {
+      get: async (key) => {
+        if (slowTcRead && key === KEYS.tcCredentials) {
+          slowTcRead = false
+          await sleep(800)
+        }
+        return storage.get(key)
+      },
+      put: async (key, body, condition) => {
+        const result = await storage.put(key, body, condition)
+        if (key === KEYS.cupsCredentials) slowTcRead = true
+        return result
+      },
+      delete: (key) => storage.delete(key),
+      list: (prefix) => storage.list(prefix),
+    }
+    const { service } = makeReplica(slow, pki, { deadlineMs: 500, ttlMs: 0 })
+    expect((await poll(service, anonymous)).cups).toBeUndefined()
+    await sleep(1200)
+    expect(await storage.get(KEYS.cupsCredentials)).toBeUndefined()
+    const again = makeReplica(storage, pki, { ttlMs: 0 })
+    expect((await poll(again.service, anonymous)).status).toBe(200)
+  })
+
   it('the first-contact winner missing its deadline does not take back an identity another replica delivered', async () => {
     const storage = await registered()
     const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

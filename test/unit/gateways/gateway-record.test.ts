@@ -84,6 +84,12 @@ describe('the record schema: each problem named by field, the state kept', () =>
     expect(record.problems).toEqual([expect.stringMatching(problem)])
   })
 
+  it('never echoes a malformed URI, which could carry a secret, into the problems it logs', () => {
+    const { problems } = parseGatewayRecord(Buffer.from('{"tcUri":"wss://user:s3cret@lns.example.com:1/?key=s3cret"}'))
+    expect(problems).toHaveLength(1)
+    expect(problems.join(' ')).not.toMatch(/s3cret/)
+  })
+
   it('a disabled record with a bad field stays disabled', () => {
     expect(parseGatewayRecord(Buffer.from('{"state":"disabled","tcUri":"x"}'))).toMatchObject({ state: 'disabled', problems: [expect.any(String)] })
   })

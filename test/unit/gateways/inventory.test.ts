@@ -72,8 +72,9 @@ describe('refusedEntry', () => {
 
   it('never creates an entry for a gateway never served unless told what it reported (registered ones)', () => {
     expect(refusedEntry(undefined, { now: T0, status: 403, reason: 'x' }, RULES)).toBeUndefined()
-    const first = refusedEntry(undefined, { now: T0, status: 403, reason: 'gateway is disabled' }, RULES, observation(T0).reported)
-    expect(first).toMatchObject({ write: true, entry: { converged: false, model: 'linux', lastRefusal: { status: 403, reason: 'gateway is disabled' } } })
+    const first = refusedEntry(undefined, { now: T0, status: 403, reason: 'gateway is disabled' }, RULES, true)
+    // What a refused caller reported is nobody's word: the entry holds the refusal alone.
+    expect(first).toMatchObject({ write: true, entry: { converged: false, model: null, station: null, lastRefusal: { status: 403, reason: 'gateway is disabled' } } })
   })
 
   it('writes a new refusal, not the same one again within the refresh period', () => {
