@@ -1,24 +1,18 @@
 // startServer: wires config into adapters, the domain and the HTTP app, then listens.
-import { X509Certificate } from 'node:crypto'
 import type { Server as HttpsServer } from 'node:https'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildApp } from './app'
 import { readFile } from 'node:fs/promises'
-import type { BootstrapAllowlist, Config } from './config'
-import { parseEuiList } from './config'
-import { CredentialService } from './gateways/credential-service'
-import { GatewayRegistry } from './gateways/gateway-registry'
-import { InventoryRecorder } from './gateways/inventory-recorder'
-import { LastAuthentications } from './gateways/last-authentication'
-import { UpdateInfoService } from './gateways/update-info-service'
+import type { Config } from './config'
+import { readAllowlist, reloadAllowlist } from './gateways/bootstrap-allowlist'
+import { createGateways } from './gateways/create-gateways'
 import { serverTlsOptions, TLS_CONTEXT_OPTIONS } from './http/tls-options'
 import { readTlsMaterial, TlsReloader } from './http/tls-reloader'
 import type { TlsMaterial } from './http/tls-reloader'
 import { Metrics } from './metrics'
-import { isIssuedBy, parseCertificates } from './pki/certificates'
-import { ClientCertificateChecker } from './pki/client-certificate-check'
-import type { ClientAuthorities } from './pki/client-certificate-check'
+import { isIssuedBy } from './pki/certificates'
+import { ClientCertificateChecker, clientAuthoritiesOf } from './pki/client-certificate-check'
 import { CaSnapshot } from './pki/ca-snapshot'
 import { ensureDevPki } from './pki/dev-pki'
 import type { CredentialMinter } from './pki/credential-minter'
@@ -26,12 +20,10 @@ import { NodeCredentialMinter } from './pki/node-credential-minter'
 import { OpensslCredentialMinter } from './pki/openssl-credential-minter'
 import { preflightTrust } from './pki/trust-preflight'
 import { readCaPair, readPkiFiles } from './pki/pki-files'
-import type { PkiCertificates } from './pki/pki-files'
 import { CachedBlobStore } from './storage/cached-blob-store'
 import { createBlobStore } from './storage/create-blob-store'
-import { storageKeys } from './storage/storage-keys'
 import { StartupError } from './errors'
-import { listenError, probeWritableDirectory, problemOf, startupFiles, startupStep } from './startup-checks'
+import { listenError, probeWritableDirectory, startupFiles, startupStep } from './startup-checks'
 
 export interface StartOptions {
   /** Log lines the log destination dropped so far, shown as cups_log_lines_dropped_total. */
@@ -88,7 +80,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       })
     }
     pki = staged
-    authorities = clientAuthorities(pki, factoryCa)
+    authorities = clientAuthoritiesOf(pki, factoryCa)
   }
   const material = await startupStep(() => readTlsMaterial(tlsFiles), { files })
   await startupStep(() => { preflight(material) }, { files, otherwise: { variable: 'CERT_PATH', path: tls.serverCertFile } })
@@ -102,7 +94,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
   const isFactoryCertificate = (certificate: Buffer): boolean => factoryCa !== undefined && isIssuedBy(certificate, factoryCa)
   // Replaced as a whole when a reload adopts new CAs, which also empties the checker's memo: a CA removed
   // from the client CAs stops vouching at the next request, resumed TLS sessions included.
-  let authorities = clientAuthorities(pki, factoryCa)
+  let authorities = clientAuthoritiesOf(pki, factoryCa)
   const certificateChecker = new ClientCertificateChecker(() => authorities)
   const caSnapshot = await CaSnapshot.create(pki.ca, pki.caKey)
   const minterFor = (ca: CaSnapshot): CredentialMinter =>
@@ -127,41 +119,23 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     lnsSnapshot === undefined || lnsCaPair === undefined
       ? undefined
       : { minter: minterFor(lnsSnapshot), issued: (certificate: Buffer) => isIssuedBy(certificate, lnsCaPair.ca) }
-  const credentialService = new CredentialService({
+  const gateways = createGateways({
+    config,
     store,
-    minter,
-    trust: () => pki,
-    issuedByUs,
-    acceptsClientCertificate: (certificate) => issuedByUs(certificate) || isFactoryCertificate(certificate),
-    keyFor: (kind, eui) => {
-      const keys = storageKeys(storage.prefix, eui)
-      return kind === 'cups' ? keys.cupsCredentials : keys.tcCredentials
+    pki: {
+      trust: () => pki,
+      issuedByUs,
+      isFactoryCertificate,
+      checkCertificate: (der) => certificateChecker.check(der),
     },
-    minValidDays: credentials.minValidDays,
-    log,
-    metrics,
-  })
-  const registry = new GatewayRegistry(store, (eui) => storageKeys(storage.prefix, eui).settings, await readAllowlist(cups.bootstrapAllowlist), log)
-  const inventory = new InventoryRecorder({
-    store,
-    keyFor: (eui) => storageKeys(storage.prefix, eui).inventory,
-    rules: config.inventory,
-    log,
-    metrics,
-  })
-  const service = new UpdateInfoService({
-    credentials: credentialService,
-    cupsUri: cups.cupsUri,
-    tcUri: cups.tcUri,
+    minter,
     lnsCa,
-    inventory,
-    bootstrapPolicy: cups.bootstrapPolicy,
-    registry,
-    lastAuthentications: new LastAuthentications(store, (eui) => storageKeys(storage.prefix, eui).lastAuthentication),
-    checkCertificate: (der) => certificateChecker.check(der),
-    deadlineMs: config.server.responseDeadlineMs,
+    allowlist: await readAllowlist(cups.bootstrapAllowlist),
     metrics,
+    log,
   })
+  const { registry, inventory } = gateways
+  const service = gateways.updateInfo
   if (cups.bootstrapPolicy === 'open') {
     log.warn('BOOTSTRAP_POLICY=open: any caller without credentials can claim any unprovisioned gateway EUI. For labs only.')
   }
@@ -200,33 +174,5 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       await caSnapshot.remove()
       await lnsSnapshot?.remove()
     },
-  }
-}
-
-function clientAuthorities(pki: PkiCertificates, factoryCa: Buffer | undefined): ClientAuthorities {
-  return {
-    ours: [pki.ca, ...(pki.previousCa === undefined ? [] : [pki.previousCa])].map((der) => new X509Certificate(der)),
-    factory: factoryCa === undefined ? [] : parseCertificates(factoryCa, 'BOOTSTRAP_CA_PATH'),
-  }
-}
-
-/** The allowlist file again (SIGHUP); a file that cannot be read keeps the EUIs read before. */
-async function reloadAllowlist(allowlist: BootstrapAllowlist, registry: GatewayRegistry, log: Logger): Promise<void> {
-  if (!('file' in allowlist)) return
-  try {
-    const euis = await readAllowlist(allowlist)
-    registry.replaceAllowlist(euis)
-    log.info({ file: allowlist.file, euis: euis.length }, 'BOOTSTRAP_ALLOWLIST read again')
-  } catch (err) {
-    log.error({ file: allowlist.file, error: (err as Error).message }, 'BOOTSTRAP_ALLOWLIST could not be read again; the EUIs read before stay')
-  }
-}
-
-async function readAllowlist(allowlist: BootstrapAllowlist): Promise<readonly string[]> {
-  if ('euis' in allowlist) return allowlist.euis
-  try {
-    return parseEuiList(await readFile(allowlist.file, 'utf8'))
-  } catch (err) {
-    throw new StartupError('BOOTSTRAP_ALLOWLIST', allowlist.file, problemOf(err as Error, allowlist.file), { cause: err })
   }
 }

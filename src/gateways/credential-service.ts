@@ -23,7 +23,7 @@ export interface StoredWrite {
  * Why a credential was minted (audit line): none stored, the stored one expires, it holds no identity, or
  * the gateway record names another source for it (e.g. the gateway moved to an LNS with its own CA).
  */
-type MintReason = 'first-contact' | 'expiring' | 'no-identity' | 'source-changed'
+export type MintReason = 'first-contact' | 'expiring' | 'no-identity' | 'source-changed'
 
 /**
  * Where one gateway's bundle of one kind comes from (its record; see effectiveSettings). Without a plan:
@@ -42,6 +42,18 @@ export type CredentialPlan =
     }
   /** A bundle the record fully determines (a token, or the trust alone): stored when it differs, then served. */
   | { readonly source: 'fixed'; readonly bundle: Buffer }
+
+/**
+ * What a gateway's bundle of one kind needs now, and why (`reason`, in words an operator reads in
+ * `gateway preview`): serve it as stored, withhold it (a station could not use it), set the one the record
+ * determines, rewrap it with a new trust, or mint a new one.
+ */
+export type BundleVerdict =
+  | { readonly do: 'serve'; readonly bundle: Buffer; readonly reason: string }
+  | { readonly do: 'withhold'; readonly reason: string }
+  | { readonly do: 'set'; readonly bundle: Buffer; readonly stored: StoredBlob | undefined; readonly reason: string }
+  | { readonly do: 'rewrap'; readonly stored: StoredBlob; readonly trust: Buffer; readonly reason: string }
+  | { readonly do: 'mint'; readonly why: MintReason; readonly stored: StoredBlob | undefined; readonly issuer: Issuer; readonly reason: string }
 
 /** What a mint uses: its minter, the trust it wraps, and which certificates count as its own. */
 interface Issuer {
@@ -134,47 +146,82 @@ export class CredentialService {
    */
   async ensure(kind: CredentialKind, eui: string, context: EnsureContext = {}, plan?: CredentialPlan): Promise<Buffer | undefined> {
     const stored = context.known ?? (await this.stored(kind, eui))
-    if (plan?.source === 'fixed') return this.ensureFixed(kind, eui, stored, plan.bundle, context)
+    return this.act(kind, eui, this.assess(kind, eui, stored, plan, context), context)
+  }
+
+  /**
+   * What ensure would do with this stored bundle, without doing it (the pure half: `gateway preview` shows
+   * it, ensure acts on it). Logs a bundle a station could not use, once per stored copy.
+   */
+  assess(kind: CredentialKind, eui: string, stored: StoredBlob | undefined, plan?: CredentialPlan, context: Pick<EnsureContext, 'renew'> = {}): BundleVerdict {
+    if (plan?.source === 'fixed') {
+      return stored?.body.equals(plan.bundle) === true
+        ? { do: 'serve', bundle: stored.body, reason: 'the bundle its record determines, as stored' }
+        : { do: 'set', bundle: plan.bundle, stored, reason: `its record determines the bundle (${stored === undefined ? 'none stored yet' : 'the stored one differs'})` }
+    }
     const issuer: Issuer = {
       minter: plan?.minter ?? this.options.minter,
       trust: plan?.trust ?? this.options.trust()[kind],
       issued: plan?.issuedBy ?? this.options.issuedByUs,
     }
     const enforce = plan?.enforce === true
-    if (stored === undefined) {
-      this.auditShared(kind, eui, context)
-      return this.mintOnce(kind, eui, undefined, context, issuer)
-    }
+    const mint = (why: MintReason, reason: string): BundleVerdict => ({ do: 'mint', why, stored, issuer, reason })
+    if (stored === undefined) return mint('first-contact', 'none is stored: a first identity is minted')
     const inspection = this.inspect(kind, eui, stored.body)
     // A bundle the record's source did not make is replaced (a gateway moved to another LNS); otherwise what
     // a station could not use is withheld.
-    if (inspection === undefined) return enforce ? this.mintOnce(kind, eui, stored, context, issuer, 'source-changed') : undefined
+    if (inspection === undefined) {
+      return enforce
+        ? mint('source-changed', 'the stored bundle is not usable, and its record names the source that mints it')
+        : { do: 'withhold', reason: 'the stored bundle is not one a station can use (see `gateway show`); replace or delete it' }
+    }
     const { certificate, notAfter, trust } = inspection
     // A CUPS bundle with a trust only gives the gateway no identity: once its TC bundle holds a key it could
     // never authenticate again (it is provisioned, and has nothing to present), so it gets one now.
     if (kind === 'cups' && certificate === undefined && inspection.keyLength === 0) {
-      this.auditShared(kind, eui, context)
-      return this.mintOnce(kind, eui, stored, context, issuer, 'no-identity')
+      return mint('no-identity', 'the stored bundle holds a trust only: the gateway gets an identity')
     }
     if (enforce && (certificate === undefined || !issuer.issued(certificate))) {
-      return this.mintOnce(kind, eui, stored, context, issuer, 'source-changed')
+      return mint('source-changed', 'its record names another source than the one that made the stored bundle')
     }
-    if (certificate === undefined || notAfter === undefined) return stored.body
+    if (certificate === undefined || notAfter === undefined) return { do: 'serve', bundle: stored.body, reason: 'the stored bundle (a token or a key without certificate)' }
     if (expiresWithin(notAfter, this.options.minValidDays, this.now())) {
-      if (issuer.issued(certificate)) return context.renew === false ? stored.body : this.mintOnce(kind, eui, stored, context, issuer)
+      const expiry = `its certificate expires ${notAfter.toISOString()}, within CREDENTIAL_MIN_VALID_DAYS=${String(this.options.minValidDays)}`
+      if (issuer.issued(certificate)) {
+        return context.renew === false
+          ? { do: 'serve', bundle: stored.body, reason: `${expiry}, but what the gateway authenticated with could not be recorded: renewed next time` }
+          : mint('expiring', `${expiry}: renewed`)
+      }
       // Another tool's bundle (its own CA, maybe its LNS's): replacing it with ours could lock the gateway
       // out there, so renewing it stays that tool's job. Said once per stored copy.
       if (!inspection.expiryReported) {
         inspection.expiryReported = true
         this.options.log.warn({ eui, kind, notAfter: notAfter.toISOString() }, 'a bundle another CA issued expires soon; not renewed here')
       }
-      return stored.body
+      return { do: 'serve', bundle: stored.body, reason: `${expiry}, but another CA issued it: renewing it is that CA's job` }
     }
     if (!trust.equals(issuer.trust) && issuer.issued(certificate)) {
-      return this.rewrapOnce(kind, eui, stored, issuer.trust, context)
+      return { do: 'rewrap', stored, trust: issuer.trust, reason: 'the trust certificate changed: same certificate and key, new trust' }
     }
     // Bundles another tool dropped in are served as they are, whatever their trust.
-    return stored.body
+    return { do: 'serve', bundle: stored.body, reason: `the stored bundle (certificate valid until ${notAfter.toISOString()})` }
+  }
+
+  /** Carries out a verdict: serve as is, or mint / rewrap / set with a conditional write. */
+  private act(kind: CredentialKind, eui: string, verdict: BundleVerdict, context: EnsureContext): Promise<Buffer | undefined> {
+    switch (verdict.do) {
+      case 'serve':
+        return Promise.resolve(verdict.bundle)
+      case 'withhold':
+        return Promise.resolve(undefined)
+      case 'set':
+        return this.setFixed(kind, eui, verdict.stored, verdict.bundle, context)
+      case 'rewrap':
+        return this.rewrapOnce(kind, eui, verdict.stored, verdict.trust, context)
+      case 'mint':
+        if (verdict.why === 'first-contact' || verdict.why === 'no-identity') this.auditShared(kind, eui, context)
+        return this.mintOnce(kind, eui, verdict.stored, context, verdict.issuer, verdict.why)
+    }
   }
 
   /**
@@ -210,14 +257,13 @@ export class CredentialService {
   }
 
   /** A bundle the record determines: written once when it differs from the stored one (a conditional write). */
-  private ensureFixed(
+  private setFixed(
     kind: CredentialKind,
     eui: string,
     stored: StoredBlob | undefined,
     bundle: Buffer,
     context: EnsureContext,
   ): Promise<Buffer | undefined> {
-    if (stored?.body.equals(bundle) === true) return Promise.resolve(stored.body)
     return this.minting.run(`${kind}:${eui}`, () =>
       this.store(kind, eui, bundle, stored, { ...context, first: stored === undefined }, () => {
         this.options.log.info(

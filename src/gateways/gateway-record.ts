@@ -12,6 +12,9 @@ import { parseTrustCertificate } from '../pki/certificates'
 export type GatewayState = 'active' | 'disabled' | 'revoked'
 export const GATEWAY_STATES: readonly GatewayState[] = ['active', 'disabled', 'revoked']
 
+/** The record's `bootstrap` value after `gateway reset`. */
+export const BOOTSTRAP_ONCE = 'once'
+
 const stationUri = (kind: 'cups' | 'tc') =>
   z.string().superRefine((uri, ctx) => {
     try {
@@ -65,6 +68,9 @@ export const GATEWAY_RECORD_SCHEMA = z.strictObject({
   state: z.enum(['active', 'disabled', 'revoked']).optional(),
   revokedAt: z.string().optional(),
   revokedReason: z.string().optional(),
+  /** Set by `gateway reset`: one anonymous first contact may fetch a new identity; removed by the server once used. */
+  bootstrap: z.literal(BOOTSTRAP_ONCE).optional(),
+  resetAt: z.string().optional(),
   cupsUri: stationUri('cups').optional(),
   tcUri: stationUri('tc').optional(),
   tcTrust: pemCertificate.optional(),

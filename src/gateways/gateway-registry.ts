@@ -3,6 +3,7 @@ import type { Logger } from '../logger'
 import type { BlobStore, StoredBlob } from '../storage/blob-store'
 import { InvalidRecordError, parseGatewayRecord } from './gateway-record'
 import type { GatewayRecord, GatewayState } from './gateway-record'
+import { editRecordAt } from './record-edits'
 
 /** A store that can also read past any cache (CachedBlobStore). */
 type RecordStore = BlobStore & { getFresh?(key: string): Promise<StoredBlob | undefined> }
@@ -70,6 +71,16 @@ export class GatewayRegistry {
     if (this.reported.size >= 10_000) this.reported.clear()
     this.reported.add(id)
     return true
+  }
+
+  /** Removes a reset's `bootstrap: "once"` from the record (a conditional write; a concurrent edit is merged). */
+  async consumeBootstrapOnce(eui: string): Promise<void> {
+    await editRecordAt(this.store, this.recordKey(eui), (fields) => {
+      if (fields?.bootstrap === undefined) return fields === undefined ? undefined : { ...fields }
+      const kept = { ...fields }
+      Reflect.deleteProperty(kept, 'bootstrap')
+      return kept
+    })
   }
 
   /** Registered = listed in BOOTSTRAP_ALLOWLIST, or a gateway.json object exists. */

@@ -30,7 +30,7 @@ interface Reads {
  * the last authentication) or hand out key material first calls confirm(): the record and the bundles are read
  * again past the cache and the caller is authorized again, so a revoke or deleted bundles count at once on
  * the path where it matters, not CACHE_TTL_SECONDS later. Callers who proved nothing are confirmed from the
- * start, and so is a 404 (a record written after it counts at the next contact).
+ * start, whether admitted or refused, and so is a 404 (a record or reset written after it counts at the next contact).
  */
 export class RequestAccess {
   private reads!: Reads
@@ -47,7 +47,9 @@ export class RequestAccess {
   static async open(deps: RequestAccessDeps, caller: Caller, eui: string): Promise<RequestAccess> {
     const access = new RequestAccess(deps, caller, eui)
     const cached = await access.evaluate(false).catch((err: unknown) => {
-      if (err instanceof UnknownGatewayError) return undefined
+      // A record (or a reset) written a moment ago lets a caller who presents nothing in at once: its
+      // refusal is checked again on fresh reads, as its admission would be.
+      if (err instanceof UnknownGatewayError || (err instanceof ForbiddenError && caller.certificate === undefined)) return undefined
       throw err
     })
     if (cached === undefined || cached.authorization.proof === 'bootstrap') await access.confirm()

@@ -3,8 +3,6 @@ import type { BootstrapPolicy } from '../config'
 import { X509Certificate } from 'node:crypto'
 import { buildCredentialBlob, credentialBlobCertificate } from '../cups/credential-blob'
 import { crc32 } from '../cups/crc32'
-import { planUpdate } from '../cups/plan-update'
-import type { DesiredGatewayState } from '../cups/plan-update'
 import type { UpdateInfoRequest } from '../cups/update-info-request'
 import { encodeUpdateInfoResponse, NO_CHANGE } from '../cups/update-info-response'
 import { AppError, MintingError, StorageUnavailableError } from '../errors'
@@ -15,14 +13,16 @@ import { certificateNotAfter } from '../pki/certificate-expiry'
 import type { CredentialMinter } from '../pki/credential-minter'
 import { bundleMaterial } from './access-policy'
 import type { Caller, Proof } from './access-policy'
-import type { CredentialKind, CredentialPlan, CredentialService, EnsureContext, StoredWrite } from './credential-service'
+import type { BundleVerdict, CredentialKind, CredentialPlan, CredentialService, EnsureContext, StoredWrite } from './credential-service'
+import { decideUpdate, wantsTcCredentials } from './decide-update'
+import type { BundleChoice, Decision } from './decide-update'
+import { BOOTSTRAP_ONCE } from './gateway-record'
 import { effectiveSettings } from './gateway-settings'
 import type { GatewaySettings } from './gateway-settings'
 import type { GatewayRegistry } from './gateway-registry'
 import { needsRecording } from './last-authentication'
 import type { LastAuthentications } from './last-authentication'
-import { isHeldBack, reportedValueCrc, SEGMENTS, valueCrc } from './inventory'
-import type { InventoryEntry, Segment } from './inventory'
+import { SEGMENTS } from './inventory'
 import type { InventoryRecorder } from './inventory-recorder'
 import { RequestAccess } from './request-access'
 
@@ -51,6 +51,30 @@ export interface UpdateInfoServiceOptions {
   readonly metrics: Metrics
   readonly now?: () => Date
 }
+
+/** What `gateway preview` shows: the status a caller would get, or the segments of the answer and why. */
+export type Preview =
+  | { readonly outcome: 'refused'; readonly status: number; readonly reason: string }
+  | { readonly outcome: 'no-change'; readonly proof: Proof; readonly reason: string }
+  | {
+      readonly outcome: 'answer'
+      readonly proof: Proof
+      readonly cupsUri: string | undefined
+      readonly tcUri: string | undefined
+      readonly decision: Decision
+      /** What the server would do besides answering (mint, record, ...), in words. */
+      readonly actions: readonly string[]
+    }
+
+type Gathered =
+  | { readonly access: RequestAccess; readonly noChange: string }
+  | {
+      readonly access: RequestAccess
+      readonly noChange?: undefined
+      readonly cupsUri: string | undefined
+      readonly tcUri: string | undefined
+      readonly tcPlan: CredentialPlan | undefined
+    }
 
 class DeadlineExceeded extends Error {}
 
@@ -131,32 +155,86 @@ export class UpdateInfoService {
     }
   }
 
+  /**
+   * What the next answer would be, decided by the same code as respond() on the same storage, but nothing is
+   * minted, written, counted or recorded (`cups-server gateway preview`). A refusal is a result, not a throw.
+   */
+  async preview(request: UpdateInfoRequest, caller: Caller): Promise<Preview> {
+    const { credentials } = this.options
+    let gathered: Gathered
+    try {
+      gathered = await this.gather(request, caller)
+    } catch (err) {
+      if (err instanceof AppError) return { outcome: 'refused', status: err.statusCode, reason: err.message }
+      throw err
+    }
+    const { access } = gathered
+    if (gathered.noChange !== undefined) return { outcome: 'no-change', proof: access.proof, reason: gathered.noChange }
+    const { eui } = access
+    const { cupsUri, tcUri, tcPlan } = gathered
+    const actions: string[] = []
+    const wanted = access.authenticatedWith
+    if (wanted !== undefined && needsRecording(await access.lastAuthentication(), wanted)) actions.push(`record what it authenticated with (${wanted.via}) as its last authentication`)
+    const cupsVerdict = credentials.assess('cups', eui, access.storedCups)
+    const cups = choiceOf(cupsVerdict)
+    const tcVerdict = wantsTcCredentials(tcUri, access.proof, cups) ? credentials.assess('tc', eui, await credentials.stored('tc', eui), tcPlan) : undefined
+    for (const [kind, verdict] of [['cups', cupsVerdict], ['tc', tcVerdict]] as const) {
+      if (verdict !== undefined && verdict.do !== 'serve' && verdict.do !== 'withhold') actions.push(`${verdict.do} the ${kind} bundle: ${verdict.reason}`)
+    }
+    const decision = decideUpdate({
+      request,
+      cupsUri,
+      tcUri,
+      proof: access.proof,
+      cups,
+      tc: tcVerdict === undefined ? undefined : choiceOf(tcVerdict),
+      inventory: await this.options.inventory?.entry(eui),
+      now: this.now(),
+    })
+    if (consumesBootstrapOnce(access, decision.segments.cupsCredentials.send)) actions.push('remove the reset\'s one anonymous bootstrap from its record')
+    return { outcome: 'answer', proof: access.proof, cupsUri, tcUri, decision, actions }
+  }
+
+  /** Who is asking and what applies to the gateway: read-only, shared by respond() and preview(). */
+  private async gather(request: UpdateInfoRequest, caller: Caller): Promise<Gathered> {
+    const { bootstrapPolicy, registry, credentials, lastAuthentications, checkCertificate } = this.options
+    const now = this.options.now ?? (() => new Date())
+    const access = await RequestAccess.open({ policy: bootstrapPolicy, registry, credentials, lastAuthentications, checkCertificate, now }, caller, request.eui)
+    // A record that does not validate says something we cannot honour: neither move the gateway to defaults
+    // (another tenant's LNS, say) nor push it onto its backup credentials. The registry logged why.
+    // A gateway.json that is not a JSON object at all (a broken hand edit) is the same: it registers nothing,
+    // but a gateway that gets this far is not moved to the defaults either.
+    const { record, problem } = access.registration
+    if (problem !== undefined) return { access, noChange: `its gateway.json is not a record (${problem}); answered "no change" until it is fixed` }
+    if (record !== undefined && record.problems.length > 0) {
+      return { access, noChange: `its record does not validate (${record.problems.join('; ')}); answered "no change" until it is fixed` }
+    }
+    const { cupsUri, tcUri, ...settings } = effectiveSettings(this.options, record?.overrides)
+    const tcPlan = this.tcPlan(settings)
+    if (tcPlan === 'unavailable') {
+      return { access, noChange: 'its record says tcCredentials: lns-ca, but LNS_CA_CERT_PATH and LNS_CA_KEY_PATH are not set; answered "no change"' }
+    }
+    return { access, cupsUri, tcUri, tcPlan }
+  }
+
   private async decide(
     request: UpdateInfoRequest,
     caller: Caller,
     log: Logger,
     work: EnsureContext & { readonly onTcSeen?: (etag: string | undefined) => void },
   ): Promise<Buffer> {
-    const { bootstrapPolicy, registry, credentials, lastAuthentications, checkCertificate, metrics } = this.options
+    const { credentials, metrics } = this.options
     const eui = request.eui
-    const now = this.options.now ?? (() => new Date())
-    const access = await RequestAccess.open({ policy: bootstrapPolicy, registry, credentials, lastAuthentications, checkCertificate, now }, caller, eui)
-    // A record that does not validate says something we cannot honour: neither move the gateway to defaults
-    // (another tenant's LNS, say) nor push it onto its backup credentials. The registry logged why.
-    // A gateway.json that is not a JSON object at all (a broken hand edit) is the same: it registers nothing,
-    // but a gateway that gets this far is not moved to the defaults either.
-    const record = access.registration.record
-    if (access.registration.problem !== undefined || (record !== undefined && record.problems.length > 0)) {
+    const gathered = await this.gather(request, caller)
+    const { access } = gathered
+    if (gathered.noChange !== undefined) {
       metrics.increment('invalid_records_total')
+      if (access.registration.problem === undefined && access.registration.record?.problems.length === 0) {
+        log.warn({ problem: gathered.noChange }, 'gateway record cannot be honoured; answering no change')
+      }
       return Buffer.from(NO_CHANGE)
     }
-    const { cupsUri, tcUri, ...settings } = effectiveSettings(this.options, record?.overrides)
-    const tcPlan = this.tcPlan(settings)
-    if (tcPlan === 'unavailable') {
-      metrics.increment('invalid_records_total')
-      log.warn({ problem: 'tcCredentials: lns-ca, but LNS_CA_CERT_PATH and LNS_CA_KEY_PATH are not set' }, 'gateway record cannot be honoured; answering no change')
-      return Buffer.from(NO_CHANGE)
-    }
+    const { cupsUri, tcUri, tcPlan } = gathered
     // Read alongside the rest (through the read cache): the loop guard needs it before the answer is planned.
     const inventoryEntry = this.options.inventory?.entry(eui)
     const recorded = await this.rememberAuthentication(access, log)
@@ -172,30 +250,19 @@ export class UpdateInfoService {
     // What TC bundle was there before this request wrote anything (for undoing an abandoned first identity).
     work.onTcSeen?.((await credentials.stored('tc', eui).catch(() => undefined))?.etag)
     // One after the other: at most one mint per gateway at a time, also within a request.
-    const cupsCredentials = await this.credential('cups', eui, log, { ...guarded, known: access.storedCups })
-    // A caller who proved nothing gets the TC key only together with its own CUPS identity: otherwise,
-    // while CUPS minting fails, every anonymous request would walk away with the TC key.
-    const tcWanted = tcUri !== undefined && (access.proof !== 'bootstrap' || cupsCredentials !== undefined)
-    const tcCredentials = tcWanted ? await this.credential('tc', eui, log, guarded, tcPlan) : undefined
-    const desired: { -readonly [K in keyof DesiredGatewayState]: DesiredGatewayState[K] } = {}
-    if (cupsUri !== undefined) desired.cupsUri = cupsUri
-    if (cupsCredentials !== undefined) desired.cupsCredentials = cupsCredentials
-    // Without credentials a new LNS URI would only fail; with no tc.uri the station keeps polling us.
-    if (tcUri !== undefined && tcCredentials !== undefined) {
-      desired.tcUri = tcUri
-      desired.tcCredentials = tcCredentials
-    }
-
-    const held = heldBack(await inventoryEntry, request, desired, this.now())
-    const response = planUpdate(request, held.desired)
+    const cups = await this.credential('cups', eui, log, { ...guarded, known: access.storedCups })
+    const tc = wantsTcCredentials(tcUri, access.proof, cups) ? await this.credential('tc', eui, log, guarded, tcPlan) : undefined
+    const decision = decideUpdate({ request, cupsUri, tcUri, proof: access.proof, cups, tc, inventory: await inventoryEntry, now: this.now() })
+    const { response, desired } = decision
     // Key material leaves only for a caller still allowed on fresh reads (a revoke within the cache TTL counts).
     if (response.cupsCredentials !== undefined || response.tcCredentials !== undefined) await access.confirm()
     // Past the deadline the station already has "no change": these deliveries never happened.
     work.signal?.throwIfAborted()
+    if (consumesBootstrapOnce(access, response.cupsCredentials !== undefined)) await this.consumeBootstrapOnce(eui, log)
     this.auditDelivery(access.proof, 'cups', response.cupsCredentials, log)
     this.auditDelivery(access.proof, 'tc', response.tcCredentials, log)
     const body = encodeUpdateInfoResponse(response)
-    if (held.segments.length > 0) log.info({ segments: held.segments }, 'stuck segments held back until their back-off ends')
+    if (decision.heldBack.length > 0) log.info({ segments: decision.heldBack }, 'stuck segments held back until their back-off ends')
     this.options.inventory?.observe(eui, {
       now: this.now(),
       reported: request,
@@ -204,6 +271,20 @@ export class UpdateInfoService {
       certificate: () => describeCertificate(desired.cupsCredentials),
     })
     return body
+  }
+
+  /**
+   * A reset allows one anonymous first contact: once it takes its new identity the flag goes, so deleting
+   * the bundles later does not open another one. The gateway is provisioned by then anyway (anonymous
+   * callers are refused), so a failure here is logged and the answer still goes out.
+   */
+  private async consumeBootstrapOnce(eui: string, log: Logger): Promise<void> {
+    try {
+      await this.options.registry.consumeBootstrapOnce(eui)
+      log.info({ audit: 'reset-bootstrap-used', eui }, 'the reset\'s one anonymous first contact took the new identity')
+    } catch (err) {
+      this.countFailure(err, 'reset-bootstrap', log)
+    }
   }
 
   private now(): Date {
@@ -270,17 +351,18 @@ export class UpdateInfoService {
     log: Logger,
     context: EnsureContext,
     plan?: CredentialPlan,
-  ): Promise<Buffer | undefined> {
+  ): Promise<BundleChoice> {
     try {
       const blob = await this.options.credentials.ensure(kind, eui, context, plan)
-      if (blob === undefined) this.options.metrics.increment('unusable_bundles_total', { kind })
-      return blob
+      if (blob !== undefined) return { bundle: blob, reason: 'prepared' }
+      this.options.metrics.increment('unusable_bundles_total', { kind })
+      return { none: 'the stored bundle is not one a station can use' }
     } catch (err) {
       // No longer allowed on fresh reads (revoked meanwhile): that is the answer, not our trouble.
       if (err instanceof AppError) throw err
       // Abandoned at the deadline, which was already logged and counted once for the whole request.
       if (context.signal?.aborted !== true) this.countFailure(err, kind, log)
-      return undefined
+      return { none: 'it could not be prepared (logged)' }
     }
   }
 
@@ -297,24 +379,23 @@ export class UpdateInfoService {
   }
 }
 
-/** The desired state without segments the loop guard holds back (stuck, same value, same report). */
-function heldBack(
-  entry: InventoryEntry | undefined,
-  request: UpdateInfoRequest,
-  desired: DesiredGatewayState,
-  now: Date,
-): { desired: DesiredGatewayState; segments: Segment[] } {
-  if (entry?.segments === undefined) return { desired, segments: [] }
-  const kept: { -readonly [K in keyof DesiredGatewayState]: DesiredGatewayState[K] } = { ...desired }
-  const segments: Segment[] = []
-  for (const segment of SEGMENTS) {
-    const value = valueCrc(segment, desired)
-    if (value !== undefined && isHeldBack(entry, segment, value, reportedValueCrc(segment, request), now)) {
-      Reflect.deleteProperty(kept, segment)
-      segments.push(segment)
-    }
+/** A first identity that goes to a caller who proved nothing, on a gateway whose record carries a reset's flag. */
+function consumesBootstrapOnce(access: RequestAccess, deliversCups: boolean): boolean {
+  return deliversCups && access.proof === 'bootstrap' && access.registration.record?.fields.bootstrap === BOOTSTRAP_ONCE
+}
+
+/** A verdict as the decision sees it: bytes to compare, bytes still to be made, or nothing to send. */
+function choiceOf(verdict: BundleVerdict): BundleChoice {
+  switch (verdict.do) {
+    case 'serve':
+    case 'set':
+      return { bundle: verdict.bundle, reason: verdict.reason }
+    case 'withhold':
+      return { none: verdict.reason }
+    case 'mint':
+    case 'rewrap':
+      return { pending: verdict.do, reason: verdict.reason }
   }
-  return { desired: kept, segments }
 }
 
 function describeCertificate(bundle: Buffer | undefined): { serial: string; notAfter: string } | undefined {

@@ -1,6 +1,8 @@
 // checkClientCertificate: does this exact certificate chain to a CA we accept for gateways, as a client leaf?
 import { createHash, X509Certificate } from 'node:crypto'
 import { parseCertificateTime } from './certificate-expiry'
+import { parseCertificates } from './certificates'
+import type { PkiCertificates } from './pki-files'
 
 /** The CAs whose client certificates prove a gateway's identity right now (they change on a TLS reload). */
 export interface ClientAuthorities {
@@ -8,6 +10,14 @@ export interface ClientAuthorities {
   readonly ours: readonly X509Certificate[]
   /** BOOTSTRAP_CA_PATH: factory certificates prove identity on their own. */
   readonly factory: readonly X509Certificate[]
+}
+
+/** Ours (the CA and, during a rotation, the previous one) and the factory CA file's certificates. */
+export function clientAuthoritiesOf(pki: Pick<PkiCertificates, 'ca' | 'previousCa'>, factoryCaPem: Buffer | undefined): ClientAuthorities {
+  return {
+    ours: [pki.ca, ...(pki.previousCa === undefined ? [] : [pki.previousCa])].map((der) => new X509Certificate(der)),
+    factory: factoryCaPem === undefined ? [] : parseCertificates(factoryCaPem, 'BOOTSTRAP_CA_PATH'),
+  }
 }
 
 export type CertificateCheck =
