@@ -18,7 +18,9 @@ ENV NODE_ENV=production CERT_PATH=/app/certs DATA_DIR=/app/data PORT=8443
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-RUN mkdir -p /app/certs /app/data && chown node:node /app/certs /app/data
+# The operator CLI on PATH: `docker compose exec cups cups-server gateway list`.
+RUN chmod 755 dist/cli.js && ln -s /app/dist/cli.js /usr/local/bin/cups-server \
+ && mkdir -p /app/certs /app/data && chown node:node /app/certs /app/data
 USER node
 EXPOSE 8443
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \

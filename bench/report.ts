@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { CacheMemory } from './cache-memory'
 import type { MicroResult } from './codec'
+import type { ImportBench } from './import'
 import type { PhaseResult } from './phase'
 import type { ServerRun } from './server-load'
 import { median, mib, sig3 } from './stats'
@@ -44,6 +45,8 @@ export interface Results {
     readonly loggingInfo: ServerRun
   }
   readonly cacheMemory: CacheMemory
+  /** `gateway import` of 10,000-row files through the built CLI, filesystem store. */
+  readonly cliImport: ImportBench
   readonly loadAverageAtEnd: number
   readonly errors: number
 }
@@ -121,6 +124,8 @@ export function renderMarkdown(results: Results): string {
     ...[...server.main.memory, ...server.loggingWarn.memory, ...server.loggingInfo.memory].map((point) => `| ${point.label} | ${mib(point.rssKiB)} | ${mib(point.peakRssKiB)} | ${point.meaning} |`),
     cacheRow,
     '',
+    ...importTable(results.cliImport),
+    '',
     'How each row was measured:',
     '',
     `- In-process rows (${results.micro.bodySource} body; blobs = dev CA + minted P-256 cert + SEC1 key): warm-up, then rounds × operations as in the count column; ` +
@@ -137,8 +142,31 @@ export function renderMarkdown(results: Results): string {
     '- Memory: RSS = VmRSS from /proc/<pid>/status, what the OS charges the process; it includes garbage not yet collected, JIT code ' +
       'and allocator free lists, so RSS differences only roughly track retained data. The read-cache row is precise: ' +
       `${cacheMemory.method}. Cache entries are dropped only when the cap is reached (oldest first), not when their TTL ends.`,
+    `- \`gateway import\`: ${results.cliImport.method}.`,
     ...(results.errors > 0 ? ['', `**${results.errors} requests failed; see bench/results/latest.json.**`] : []),
   ].join('\n')
+}
+
+/** The `gateway import` table: one row per run, what it did, and what it cost the CLI process. */
+export function importTable(bench: ImportBench): string[] {
+  const count = (value: number): string => value.toLocaleString('en-US')
+  return [
+    '| `gateway import` (built CLI, fs store) | result | wall | rows/s | CPU | peak RSS |',
+    '|---|---|---|---|---|---|',
+    ...bench.runs.map((run) => {
+      const { created, updated, unchanged } = run.summary
+      const dryRun = run.scenario.includes('--dry-run')
+      const result = [
+        created > 0 ? `${count(created)} ${dryRun ? 'would be created' : 'created'}` : '',
+        updated > 0 ? `${count(updated)} ${dryRun ? 'would be updated' : 'updated'}` : '',
+        unchanged > 0 ? `${count(unchanged)} unchanged` : '',
+      ]
+        .filter((part) => part !== '')
+        .join(', ')
+      const seconds = run.wallMs / 1000
+      return `| ${run.scenario} | ${result} | ${sig3(seconds)} s | ${sig3(run.rows / seconds)} | ${sig3(run.cpuMs / 1000)} s | ${mib(run.peakRssKiB)} |`
+    }),
+  ]
 }
 
 function dedupe(phases: readonly PhaseResult[]): PhaseResult[] {

@@ -1,6 +1,7 @@
 // `cups-server gateway ...`: one command group per file; each is thin over src/gateways/.
 import type { Command } from 'commander'
 import type { CliDeps } from './cli-deps'
+import { addImportCommand } from './import-command'
 import { addPreviewCommand } from './preview-command'
 import { addRecordCommands } from './record-commands'
 
@@ -8,5 +9,6 @@ import { addRecordCommands } from './record-commands'
 export function addGatewayCommands(program: Command, deps: CliDeps): void {
   const gateway = program.command('gateway').description('gateways: their records, credentials and what they get next')
   addRecordCommands(gateway, deps)
+  addImportCommand(gateway, deps)
   addPreviewCommand(gateway, deps)
 }

@@ -12,7 +12,7 @@ import { SEGMENTS } from '../gateways/inventory'
 import type { Preview } from '../gateways/update-info-service'
 import { parseCertificates } from '../pki/certificates'
 import type { CliDeps } from './cli-deps'
-import { CliError } from './cli-error'
+import { CliError, forGateway } from './cli-error'
 import { euiArgument } from './eui-argument'
 import { openGateways } from './open-gateways'
 import { formatTable } from './table'
@@ -48,8 +48,10 @@ export function addPreviewCommand(gateway: Command, deps: CliDeps): void {
       const eui = euiArgument(euiText)
       if (options.anonymous === true && options.certificate !== undefined) throw new CliError('give --anonymous or --certificate, not both')
       const gateways = await openGateways(deps)
-      const assumed = await assume(deps, eui, options, gateways)
-      const preview = await gateways.updateInfo.preview(assumed.request, assumed.caller)
+      const { assumed, preview } = await forGateway(eui, async () => {
+        const assumed = await assume(deps, eui, options, gateways)
+        return { assumed, preview: await gateways.updateInfo.preview(assumed.request, assumed.caller) }
+      })
       deps.stdout.write(options.json === true ? `${JSON.stringify(asJson(eui, assumed, preview))}\n` : asText(eui, assumed, preview))
     })
 }

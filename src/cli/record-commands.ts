@@ -1,12 +1,11 @@
 // `gateway add|disable|enable|revoke|reset`: the commands that change a gateway's record (and, for revoke and reset, its credentials).
 import type { Command } from 'commander'
-import { InvalidRecordError } from '../gateways/gateway-record'
 import { editRecord } from '../gateways/record-edits'
 import type { RecordEdit, RecordEditResult } from '../gateways/record-edits'
 import { resetGateway } from '../gateways/reset'
 import { revokeGateway } from '../gateways/revoke'
 import type { CliDeps } from './cli-deps'
-import { CliError } from './cli-error'
+import { CliError, forGateway } from './cli-error'
 import { euiArgument } from './eui-argument'
 
 const EUI_HELP = 'the gateway EUI, in any form the server accepts (hex, dashed, colon-separated, ID6)'
@@ -72,12 +71,14 @@ export function addRecordCommands(gateway: Command, deps: CliDeps): void {
     .action(async (euiText: string, options: { reason?: string; json?: boolean }) => {
       const eui = euiArgument(euiText)
       const { prefix } = deps.config().storage
-      const result = await revokeGateway(deps.store(), eui, {
-        prefix,
-        now: deps.now(),
-        log: deps.audit(),
-        ...(options.reason === undefined ? {} : { reason: options.reason }),
-      })
+      const result = await forGateway(eui, () =>
+        revokeGateway(deps.store(), eui, {
+          prefix,
+          now: deps.now(),
+          log: deps.audit(),
+          ...(options.reason === undefined ? {} : { reason: options.reason }),
+        }),
+      )
       if (options.json === true) {
         deps.stdout.write(`${JSON.stringify({ eui, state: 'revoked', revokedAt: result.record.revokedAt, deleted: result.deleted })}\n`)
       } else {
@@ -97,7 +98,7 @@ export function addRecordCommands(gateway: Command, deps: CliDeps): void {
     .action(async (euiText: string, options: { json?: boolean }) => {
       const eui = euiArgument(euiText)
       const { prefix } = deps.config().storage
-      const result = await resetGateway(deps.store(), eui, { prefix, now: deps.now(), log: deps.audit() })
+      const result = await forGateway(eui, () => resetGateway(deps.store(), eui, { prefix, now: deps.now(), log: deps.audit() }))
       if (options.json === true) {
         deps.stdout.write(`${JSON.stringify({ eui, state: 'active', bootstrap: 'once', deleted: result.deleted })}\n`)
       } else {
@@ -131,13 +132,8 @@ function withAdded(current: Readonly<Record<string, unknown>> | undefined, optio
   return fields
 }
 
-async function edit(deps: CliDeps, eui: string, change: RecordEdit): Promise<RecordEditResult> {
-  try {
-    return await editRecord(deps.store(), eui, change, { prefix: deps.config().storage.prefix })
-  } catch (err) {
-    if (err instanceof InvalidRecordError) throw new CliError(`${eui}: ${err.message}`)
-    throw err
-  }
+function edit(deps: CliDeps, eui: string, change: RecordEdit): Promise<RecordEditResult> {
+  return forGateway(eui, () => editRecord(deps.store(), eui, change, { prefix: deps.config().storage.prefix }))
 }
 
 function report(deps: CliDeps, eui: string, result: RecordEditResult, audit: string, json: boolean | undefined): void {

@@ -32,6 +32,8 @@ describe('deployment files', () => {
     expect(pkg.bin['cups-server']).toBe('dist/cli.js')
     expect(build.include).toContain('cli.ts')
     expect(read('cli.ts').startsWith('#!/usr/bin/env node\n')).toBe(true)
+    // In the image it is on PATH as `cups-server`, executable.
+    expect(dockerfile).toMatch(/chmod 755 dist\/cli\.js && ln -s \/app\/dist\/cli\.js \/usr\/local\/bin\/cups-server/)
   })
 
   it('documents every variable docker-compose.yml reads in .env.example', () => {
