@@ -2,6 +2,7 @@
 import type { Command } from 'commander'
 import type { CliDeps } from './cli-deps'
 import { addImportCommand } from './import-command'
+import { addInspectCommands } from './inspect-commands'
 import { addPreviewCommand } from './preview-command'
 import { addRecordCommands } from './record-commands'
 
@@ -10,5 +11,6 @@ export function addGatewayCommands(program: Command, deps: CliDeps): void {
   const gateway = program.command('gateway').description('gateways: their records, credentials and what they get next')
   addRecordCommands(gateway, deps)
   addImportCommand(gateway, deps)
+  addInspectCommands(gateway, deps)
   addPreviewCommand(gateway, deps)
 }

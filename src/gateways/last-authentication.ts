@@ -26,7 +26,7 @@ export class LastAuthentications {
   /** Undefined when none is stored or the stored one is not ours to read (it then vouches for nothing). */
   async get(eui: string, options: { fresh?: boolean } = {}): Promise<LastAuthentication | undefined> {
     const key = this.keyFor(eui)
-    return parse(options.fresh === true && this.store.getFresh ? await this.store.getFresh(key) : await this.store.get(key))
+    return parseLastAuthentication(options.fresh === true && this.store.getFresh ? await this.store.getFresh(key) : await this.store.get(key))
   }
 
   /**
@@ -37,7 +37,7 @@ export class LastAuthentications {
     const key = this.keyFor(eui)
     let current = await this.store.get(key)
     for (let attempt = 0; attempt < 2; attempt++) {
-      if (!needsRecording(parse(current), value)) return
+      if (!needsRecording(parseLastAuthentication(current), value)) return
       const body = Buffer.from(`${JSON.stringify({ version: 1, ...value, at: this.now().toISOString() })}\n`)
       try {
         await this.store.put(key, body, current === undefined ? { ifNoneMatch: '*' } : { ifMatch: current.etag })
@@ -48,7 +48,7 @@ export class LastAuthentications {
       }
     }
     // Two lost races in a row: say so, so that the caller renews nothing while this is not on record.
-    if (needsRecording(parse(current), value)) throw new Error(`last authentication of ${eui} not recorded: lost the write race twice`)
+    if (needsRecording(parseLastAuthentication(current), value)) throw new Error(`last authentication of ${eui} not recorded: lost the write race twice`)
   }
 
   /** Forget it: after a revoke, or when the gateway starts over with a first bundle. */
@@ -57,7 +57,8 @@ export class LastAuthentications {
   }
 }
 
-function parse(stored: StoredBlob | undefined): LastAuthentication | undefined {
+/** The stored value; undefined when absent or not ours to read (a token's value is never in it). */
+export function parseLastAuthentication(stored: StoredBlob | undefined): LastAuthentication | undefined {
   if (stored === undefined || stored.unusable !== undefined) return undefined
   try {
     const value = JSON.parse(stored.body.toString('utf8')) as Record<string, unknown>

@@ -1,4 +1,4 @@
-// Owns the storage key layout of design.md §4 (other tools write these keys too) and the order keys are listed in.
+// Owns the storage key layout of design.md §4 (other tools write these keys too), the order keys are listed in, and whose key is whose.
 
 /** The keys of one gateway; the EUI is 16 lowercase hex digits. */
 export interface GatewayKeys {
@@ -48,6 +48,34 @@ export function storageKeys(prefix: string, eui: string): GatewayKeys {
     lastAuthentication: `${base}last-auth.json`,
     inventory: `${base}inventory.json`,
   }
+}
+
+/**
+ * The gateway a key belongs to: the EUI of `<prefix><eui>/...`, or undefined for any other key (a stray file,
+ * a folder that is not an EUI, an object directly under the prefix).
+ */
+export function euiFromKey(key: string, prefix: string): string | undefined {
+  return euiUnder(key, normalisePrefix(prefix))
+}
+
+/** The fleet as storage holds it: every EUI with at least one object in its folder, once each, sorted. */
+export function gatewayEuisOf(keys: Iterable<string>, prefix: string): string[] {
+  const base = normalisePrefix(prefix)
+  const euis = new Set<string>()
+  for (const key of keys) {
+    const eui = euiUnder(key, base)
+    if (eui !== undefined) euis.add(eui)
+  }
+  // Lowercase hex: code-unit order is byte order, so this agrees with compareKeys.
+  return [...euis].sort()
+}
+
+function euiUnder(key: string, base: string): string | undefined {
+  if (!key.startsWith(base)) return undefined
+  const slash = key.indexOf('/', base.length)
+  const eui = key.slice(base.length, slash)
+  // An object must sit inside the folder; a listing never names the folder itself.
+  return slash >= 0 && slash < key.length - 1 && EUI.test(eui) ? eui : undefined
 }
 
 /** S3 lists keys in UTF-8 byte order; every adapter sorts with this so they agree beyond ASCII. */
