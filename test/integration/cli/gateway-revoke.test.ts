@@ -1,15 +1,12 @@
 // `cups-server gateway revoke` on the filesystem store, in process and through the entry point an operator runs.
-import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EXIT, runCli } from '../../../src/cli/run-cli'
 import { storageKeys } from '../../../src/storage/storage-keys'
+import { runCliBinary } from '../../support/cli-binary'
 
-const run = promisify(execFile)
-const ROOT = path.join(__dirname, '../../..')
 
 async function cli(argv: string[], env: Record<string, string>): Promise<{ status: number; stdout: string; stderr: string }> {
   let stdout = ''
@@ -65,12 +62,11 @@ describe('cups-server gateway revoke', () => {
     expect(result.stderr).toMatch(/STORAGE_PREFIX/)
   })
 
-  it('runs as an operator runs it (ts-node cli.ts), exit status included', async () => {
-    const { stdout } = await run(path.join(ROOT, 'node_modules/.bin/ts-node'), ['cli.ts', 'gateway', 'revoke', '::3', '--json'], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-    })
-    expect(JSON.parse(stdout)).toMatchObject({ eui: '0000000000000003', state: 'revoked' })
-    await expect(run(path.join(ROOT, 'node_modules/.bin/ts-node'), ['cli.ts', 'gateway', 'revoke'], { cwd: ROOT, env: { ...process.env, ...env } })).rejects.toMatchObject({ code: 2 })
+  it('runs as an operator runs it (the built cups-server), exit status included', async () => {
+    const ok = await runCliBinary(['gateway', 'revoke', '::3', '--json'], { env })
+    expect(ok.status).toBe(0)
+    expect(JSON.parse(ok.stdout)).toMatchObject({ eui: '0000000000000003', state: 'revoked' })
+    expect((await runCliBinary(['gateway', 'revoke'], { env })).status).toBe(2)
   })
+
 })
