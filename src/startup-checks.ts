@@ -4,6 +4,7 @@ import { mkdir, open, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import type { Config } from './config'
 import { StartupError } from './errors'
+import type { TlsMaterialFiles } from './http/tls-reloader'
 
 /** A file the server reads at start, and the variable an operator changes to fix it. */
 export interface NamedFile {
@@ -38,6 +39,19 @@ export function startupFiles(config: Config): NamedFile[] {
           { variable: 'LNS_CA_KEY_PATH', file: cups.lnsCa.keyFile },
         ]),
   ]
+}
+
+/** The files of the server's TLS context: what readTlsMaterial reads at start and on every reload. */
+export function serverTlsFiles(config: Config): TlsMaterialFiles {
+  const { tls, cups } = config
+  return {
+    serverCertFile: tls.serverCertFile,
+    serverKeyFile: tls.serverKeyFile,
+    clientCaFiles: [tls.caCertFile, ...(cups.bootstrapCaFile === undefined ? [] : [cups.bootstrapCaFile])],
+    // During a CA rotation the previous CA still vouches for the certificates gateways hold.
+    optionalClientCaFiles: [tls.previousCaCertFile],
+    relatedFiles: [tls.cupsTrustFile, tls.tcTrustFile],
+  }
 }
 
 /** Runs one step of start; a failure it can blame comes out as a StartupError, anything else unchanged. */

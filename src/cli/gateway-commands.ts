@@ -5,6 +5,7 @@ import { addImportCommand } from './import-command'
 import { addInspectCommands } from './inspect-commands'
 import { addPreviewCommand } from './preview-command'
 import { addRecordCommands } from './record-commands'
+import { addStationFilesCommand } from './station-files-command'
 
 /** Adds `gateway ...` to program; subcommands inherit its output and exit handling. */
 export function addGatewayCommands(program: Command, deps: CliDeps): void {
@@ -13,4 +14,5 @@ export function addGatewayCommands(program: Command, deps: CliDeps): void {
   addImportCommand(gateway, deps)
   addInspectCommands(gateway, deps)
   addPreviewCommand(gateway, deps)
+  addStationFilesCommand(gateway, deps)
 }

@@ -7,6 +7,7 @@ import { createLogger } from '../logger'
 import type { BlobStore } from '../storage/blob-store'
 import { createBlobStore } from '../storage/create-blob-store'
 import type { CliDeps, CliOutput } from './cli-deps'
+import { addDoctorCommand } from './doctor-command'
 import { addGatewayCommands } from './gateway-commands'
 
 export interface CliIo {
@@ -48,6 +49,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) })
   addGatewayCommands(program, deps)
+  addDoctorCommand(program, deps)
   try {
     await program.parseAsync([...argv], { from: 'user' })
     return EXIT.ok

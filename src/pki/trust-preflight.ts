@@ -129,7 +129,7 @@ function checkServerUsage(leaf: X509Certificate): void {
 }
 
 /** The host a station would send as SNI and check, or undefined when it would not check one (no URI, plain http). */
-function cupsHost(cupsUri: string | undefined): string | undefined {
+export function cupsHost(cupsUri: string | undefined): string | undefined {
   if (cupsUri === undefined) return undefined
   let url: URL
   try {
@@ -198,7 +198,8 @@ function commonNames(cert: X509Certificate): string[] {
     .map((line) => line.slice(3).replace(/\\(.)/g, '$1'))
 }
 
-function hostMismatchMessage(leaf: X509Certificate, host: string): string {
+/** What preflightTrust says when host is not a name of leaf that a station accepts (checkServerHost is false). */
+export function hostMismatchMessage(leaf: X509Certificate, host: string): string {
   const sans = subjectAltNames(leaf)
   const dnsNames = sans?.filter((san) => san.type === 'DNS').map((san) => san.value) ?? []
   const ipOnly = isIP(host) !== 0 && leaf.checkIP(host) !== undefined

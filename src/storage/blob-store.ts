@@ -35,4 +35,9 @@ export interface BlobStore {
   delete(key: string): Promise<void>
   /** All keys that start with prefix, sorted. */
   list(prefix: string): Promise<string[]>
+  /**
+   * When the object was last written, by the storage's own clock (S3 Last-Modified, a file's mtime); undefined
+   * when it is absent. Optional: only `cups-server doctor` asks, to compare this host's clock with the storage's.
+   */
+  modifiedAt?(key: string): Promise<Date | undefined>
 }

@@ -229,6 +229,16 @@ export class FsBlobStore implements BlobStore {
     })
   }
 
+  async modifiedAt(key: string): Promise<Date | undefined> {
+    const path = this.#pathOf(key)
+    try {
+      return (await lstat(path)).mtime
+    } catch (err) {
+      if (isAbsent(err)) return undefined
+      throw unavailable('stat', key, err)
+    }
+  }
+
   async list(prefix: string): Promise<string[]> {
     // Only the directory part of the prefix is walked; the rest filters names (prefixes need not end at '/').
     const dirPart = prefix.slice(0, prefix.lastIndexOf('/') + 1)

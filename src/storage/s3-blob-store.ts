@@ -192,6 +192,16 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
+  async modifiedAt(key: string): Promise<Date | undefined> {
+    try {
+      const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }))
+      return head.LastModified
+    } catch (err) {
+      if (isObjectAbsent(factsOf(err))) return undefined
+      throw this.#unavailable('head', key, err)
+    }
+  }
+
   async list(prefix: string): Promise<string[]> {
     const keys: string[] = []
     let token: string | undefined
