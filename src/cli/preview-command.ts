@@ -138,7 +138,8 @@ function asJson(eui: string, assumed: Assumed, preview: Preview): Record<string,
       return { ...base, outcome: 'refused', status: preview.status, reason: preview.reason }
     case 'no-change':
       return { ...base, outcome: 'no-change', status: 200, proof: preview.proof, reason: preview.reason }
-    case 'answer':
+    case 'answer': {
+      const segments = preview.decision.explain()
       return {
         ...base,
         outcome: 'answer',
@@ -146,11 +147,12 @@ function asJson(eui: string, assumed: Assumed, preview: Preview): Record<string,
         proof: preview.proof,
         cupsUri: preview.cupsUri ?? null,
         tcUri: preview.tcUri ?? null,
-        segments: preview.decision.segments,
-        sends: SEGMENTS.filter((segment) => preview.decision.segments[segment].send),
+        segments,
+        sends: SEGMENTS.filter((segment) => segments[segment].send),
         heldBack: preview.decision.heldBack,
         actions: preview.actions,
       }
+    }
   }
 }
 
@@ -162,7 +164,7 @@ function asText(eui: string, assumed: Assumed, preview: Preview): string {
     case 'no-change':
       return lines([...head, `status:  200 "no change" (proof: ${preview.proof}): ${preview.reason}`])
     case 'answer': {
-      const { segments } = preview.decision
+      const segments = preview.decision.explain()
       const sent = SEGMENTS.filter((segment) => segments[segment].send)
       const summary = sent.length === 0 ? '200 "no change"' : `200 with ${sent.join(', ')}`
       const table = formatTable(

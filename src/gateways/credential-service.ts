@@ -204,7 +204,7 @@ export class CredentialService {
       return { do: 'rewrap', stored, trust: issuer.trust, reason: 'the trust certificate changed: same certificate and key, new trust' }
     }
     // Bundles another tool dropped in are served as they are, whatever their trust.
-    return { do: 'serve', bundle: stored.body, reason: `the stored bundle (certificate valid until ${notAfter.toISOString()})` }
+    return { do: 'serve', bundle: stored.body, reason: 'the stored bundle: its certificate stays valid beyond CREDENTIAL_MIN_VALID_DAYS' }
   }
 
   /** Carries out a verdict: serve as is, or mint / rewrap / set with a conditional write. */

@@ -44,8 +44,8 @@ export interface Decision {
   readonly desired: DesiredGatewayState
   /** The answer's segments with their bytes; pending bundles are not in it. */
   readonly response: UpdateInfoResponse
-  /** Every segment: sent or not, and why. */
-  readonly segments: Readonly<Record<Segment, SegmentDecision>>
+  /** Every segment: sent or not, and why. Worked out on demand: a poll needs only `response`, a preview the words. */
+  explain(): Readonly<Record<Segment, SegmentDecision>>
   /** Segments the loop guard holds back (stuck). */
   readonly heldBack: readonly Segment[]
 }
@@ -92,8 +92,9 @@ export function decideUpdate(input: DecideInput): Decision {
         return bundleReason(tc, request.tcCredCrc, sent)
     }
   }
-  const segments = Object.fromEntries(SEGMENTS.map((segment) => [segment, reasonFor(segment)])) as Record<Segment, SegmentDecision>
-  return { desired, response, segments, heldBack: held.segments }
+  const explain = (): Record<Segment, SegmentDecision> =>
+    Object.fromEntries(SEGMENTS.map((segment) => [segment, reasonFor(segment)])) as Record<Segment, SegmentDecision>
+  return { desired, response, explain, heldBack: held.segments }
 }
 
 function bundleReason(choice: BundleChoice, reportedCrc: number, sent: boolean): SegmentDecision {

@@ -191,7 +191,7 @@ export class UpdateInfoService {
       inventory: await this.options.inventory?.entry(eui),
       now: this.now(),
     })
-    if (consumesBootstrapOnce(access, decision.segments.cupsCredentials.send)) actions.push('remove the reset\'s one anonymous bootstrap from its record')
+    if (consumesBootstrapOnce(access, decision.explain().cupsCredentials.send)) actions.push('remove the reset\'s one anonymous bootstrap from its record')
     return { outcome: 'answer', proof: access.proof, cupsUri, tcUri, decision, actions }
   }
 

@@ -41,7 +41,7 @@ const input = (overrides: Partial<DecideInput> = {}): DecideInput => ({
   ...overrides,
 })
 const sends = (decision: ReturnType<typeof decideUpdate>): string[] =>
-  Object.entries(decision.segments).flatMap(([segment, { send }]) => (send ? [segment] : []))
+  Object.entries(decision.explain()).flatMap(([segment, { send }]) => (send ? [segment] : []))
 
 describe('decideUpdate', () => {
   it.each<[string, Partial<DecideInput>, string[]]>([
@@ -62,7 +62,7 @@ describe('decideUpdate', () => {
   })
 
   it('says why a segment is not sent', () => {
-    const { segments } = decideUpdate(input({ request: converged, tcUri: undefined, tc: undefined }))
+    const segments = decideUpdate(input({ request: converged, tcUri: undefined, tc: undefined })).explain()
     expect(segments.cupsCredentials.reason).toMatch(/^the station holds it already \(CRC \d+\)/)
     expect(segments.tcUri.reason).toBe('not managed here: neither its record nor TC_URI sets one')
     expect(segments.tcCredentials.reason).toBe('not managed here: there is no TC URI to use them with')
@@ -74,7 +74,7 @@ describe('decideUpdate', () => {
     } as unknown as InventoryEntry
     const held = decideUpdate(input({ request: request({ ...converged, cupsUri: null }), inventory: entry }))
     expect(held.heldBack).toEqual(['cupsUri'])
-    expect(held.segments.cupsUri).toEqual({ send: false, reason: expect.stringMatching(/held back by the loop guard: sent 3 times .* until 2026-12-03T11:00:00.000Z/) as string })
+    expect(held.explain().cupsUri).toEqual({ send: false, reason: expect.stringMatching(/held back by the loop guard: sent 3 times .* until 2026-12-03T11:00:00.000Z/) as string })
     expect(held.response.cupsUri).toBeUndefined()
   })
 })
