@@ -125,6 +125,8 @@ function describePrivateKey(der: Buffer): KeyDescription {
     } catch {
       continue // not this encoding; try the next one
     }
+    // SEC1 is for EC keys and PKCS#1 for RSA only, but some OpenSSL builds (Node 24's) decode either as "sec1".
+    if ((type === 'sec1' && parsed.asymmetricKeyType !== 'ec') || (type === 'pkcs1' && parsed.asymmetricKeyType !== 'rsa')) continue
     return { kind: 'private-key', type: keyType(parsed), encoding }
   }
   return { kind: 'private-key', problem: 'not a DER private key (PKCS#8, SEC1 or PKCS#1)' }
