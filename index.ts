@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   loadDotenv({ quiet: true })
   let config
   try {
-    config = loadConfig(process.env)
+    config = loadConfig(process.env, process.cwd(), { terminal: process.stdout.isTTY })
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     process.stderr.write(`${err.message}\n`)

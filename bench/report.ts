@@ -32,7 +32,7 @@ export interface Results {
   readonly micro: {
     readonly bodySource: string
     readonly results: readonly MicroResult[]
-    /** GET /healthz at warn and info: Fastify's two request log lines on an otherwise empty request. */
+    /** A GET of a missing path (404) at warn and info: the one request line on an otherwise empty request. */
     readonly health: readonly MicroResult[]
   }
   readonly server: {
@@ -188,7 +188,7 @@ function loggingCost(results: Results): string {
         `range ${signed(Math.min(...pairs))} to ${signed(Math.max(...pairs))}; ${sig3(info.cpuUsPerOp)} vs ${sig3(warn.cpuUsPerOp)} µs)`,
     )
   }
-  inProcess("in-process, GET /healthz (little but Fastify's 2 request log lines; a poll logs 3 lines, ~530 bytes)", results.micro.health, 'request')
+  inProcess("in-process, GET of a missing path (404: little but its one request line; a poll logs 1 line)", results.micro.health, 'request')
   inProcess('in-process, one poll', results.micro.results, 'poll')
   const { loggingWarn, loggingInfo } = results.server
   for (const info of loggingInfo.phases) {

@@ -1,6 +1,7 @@
 // Owns the load scenarios against the server: first contact, steady polls (fresh TLS, keep-alive), cache fill, logging A/B.
 import { X509Certificate } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
+import http from 'node:http'
 import https from 'node:https'
 import path from 'node:path'
 import type { MintEngine } from '../src/config'
@@ -284,12 +285,12 @@ async function writeBundles(dataDir: string, gateways: readonly { eui: string; b
   }
 }
 
-/** The server's own counters (GET /metrics), to confirm nothing failed behind a "no change". */
+/** The server's own counters (GET /metrics on the admin listener), to confirm nothing failed behind a "no change". */
 async function fetchMetrics(target: Target): Promise<Record<string, number>> {
   const { server } = target
   const text = await new Promise<string>((resolve, reject) => {
-    const request = https.get(
-      { host: '127.0.0.1', port: server.port, path: '/metrics', servername: 'localhost', ca: server.caPem, agent: false, timeout: 5000 },
+    const request = http.get(
+      { host: '127.0.0.1', port: server.adminPort, path: '/metrics', agent: false, timeout: 5000 },
       (response) => {
         const chunks: Buffer[] = []
         response.on('data', (chunk: Buffer) => chunks.push(chunk))

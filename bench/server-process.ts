@@ -2,7 +2,7 @@
 import { execFile, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { closeSync, openSync, readFileSync } from 'node:fs'
-import https from 'node:https'
+import http from 'node:http'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sampleProcess } from './proc-stats'
@@ -52,6 +52,8 @@ export interface ServerOptions {
 export interface ServerProcess {
   readonly pid: number
   readonly port: number
+  /** The admin listener (plain HTTP): /readyz, /metrics. */
+  readonly adminPort: number
   readonly caPem: Buffer
   readonly dataDir: string
   readonly startMs: number
@@ -64,6 +66,7 @@ const READY_TIMEOUT_MS = 30_000
 /** The environment is built from scratch: only PATH (for openssl) and the variables the run is about. */
 export async function startServerProcess(options: ServerOptions): Promise<ServerProcess> {
   const port = await freePort()
+  const adminPort = await freePort()
   const dataDir = path.join(options.workDir, 'data')
   const certPath = path.join(options.workDir, 'certs')
   const env = {
@@ -72,6 +75,7 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
     NODE_PATH: path.join(options.repoRoot, 'node_modules'),
     HOST: '127.0.0.1',
     PORT: String(port),
+    ADMIN_PORT: String(adminPort),
     DATA_DIR: dataDir,
     CERT_PATH: certPath,
     TC_URI: 'wss://localhost:8887',
@@ -120,12 +124,13 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
       await stop()
       throw new Error(`server not ready within ${READY_TIMEOUT_MS} ms:\n${tail(options.logFile)}`)
     }
-    if (await healthy(port)) break
+    if (await ready(adminPort)) break
     await sleep(50)
   }
   return {
     pid,
     port,
+    adminPort,
     caPem: readFileSync(path.join(certPath, 'ca.crt')),
     dataDir,
     startMs: Date.now() - started,
@@ -135,10 +140,10 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
 }
 
 
-/** GET /healthz answers 200; the certificate is not checked here (the dev PKI may still be being written). */
-function healthy(port: number): Promise<boolean> {
+/** The admin listener's GET /readyz answers 200. */
+function ready(adminPort: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const request = https.get({ host: '127.0.0.1', port, path: '/healthz', agent: false, rejectUnauthorized: false, timeout: 1000 }, (response) => {
+    const request = http.get({ host: '127.0.0.1', port: adminPort, path: '/readyz', agent: false, timeout: 1000 }, (response) => {
       response.resume()
       resolve(response.statusCode === 200)
     })

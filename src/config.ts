@@ -91,8 +91,20 @@ export interface Config {
     readonly timeoutMs: number
     readonly cacheTtlMs: number
   }
+  /** Monitoring and health, on their own plain-HTTP listener (never the gateways' TLS port). */
+  readonly admin: {
+    readonly host: string
+    readonly port: number
+  }
+  /** How often the fleet's certificates are read for the soonest-expiry gauges; 0 = only at start. */
+  readonly expiryScanMs: number
   readonly logLevel: string
+  /** json: one JSON object per line; pretty: readable lines (pino-pretty), the default on a terminal. */
+  readonly logFormat: LogFormat
 }
+
+export type LogFormat = 'json' | 'pretty'
+export const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty']
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -101,8 +113,13 @@ export const MIN_RENEWAL_WINDOW_DAYS = 7
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
+export interface LoadOptions {
+  /** Whether stdout is a terminal: LOG_FORMAT then defaults to pretty. */
+  readonly terminal?: boolean
+}
+
 /** Parse env into a frozen Config; throws one ConfigError naming every bad variable. */
-export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
+export function loadConfig(env: Env, cwd: string = process.cwd(), options: LoadOptions = {}): Config {
   const problems: string[] = []
   const read = (name: string): string | undefined => {
     const value = env[name]?.trim()
@@ -270,7 +287,16 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       timeoutMs: int('STORAGE_TIMEOUT_MS', 3000, 100, 60000),
       cacheTtlMs: int('CACHE_TTL_SECONDS', 30, 0, 86400) * 1000,
     },
+    admin: {
+      host: text('ADMIN_HOST', '127.0.0.1'),
+      port: int('ADMIN_PORT', 8081, 0, 65535),
+    },
+    expiryScanMs: int('EXPIRY_SCAN_HOURS', 6, 0, 8760) * 3_600_000,
     logLevel: oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
+    logFormat: oneOf('LOG_FORMAT', options.terminal === true ? 'pretty' : 'json', LOG_FORMATS),
+  }
+  if (config.admin.port !== 0 && config.admin.port === config.server.port) {
+    problems.push(`ADMIN_PORT (${config.admin.port}) must differ from PORT: monitoring never shares the gateways' TLS port`)
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return deepFreeze(config)

@@ -1,8 +1,9 @@
-// startServer: wires config into adapters, the domain and the HTTP app, then listens.
+// startServer: wires config into adapters, the domain and both listeners (gateways', admin), then listens.
+import { X509Certificate } from 'node:crypto'
 import type { Server as HttpsServer } from 'node:https'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { buildApp } from './app'
+import { buildGatewayApp } from './http/gateway-app'
 import { readFile } from 'node:fs/promises'
 import type { Config } from './config'
 import { readAllowlist, reloadAllowlist } from './gateways/bootstrap-allowlist'
@@ -10,7 +11,15 @@ import { createGateways } from './gateways/create-gateways'
 import { serverTlsOptions, TLS_CONTEXT_OPTIONS } from './http/tls-options'
 import { readTlsMaterial, TlsReloader } from './http/tls-reloader'
 import type { TlsMaterial } from './http/tls-reloader'
-import { Metrics } from './metrics'
+import { buildAdminApp } from './http/admin-app'
+import { buildInfo } from './observability/build-info'
+import { PromMetrics } from './observability/prom-metrics'
+import { Readiness } from './observability/readiness'
+import { CertificateExpiries } from './gateways/certificate-expiries'
+import { TimedMinter } from './pki/timed-minter'
+import { certificateNotAfter, parseCertificateTime } from './pki/certificate-expiry'
+import { checkStorageAtStart } from './storage/storage-start-check'
+import { TimedBlobStore } from './storage/timed-blob-store'
 import { isIssuedBy } from './pki/certificates'
 import { ClientCertificateChecker, clientAuthoritiesOf } from './pki/client-certificate-check'
 import { CaSnapshot } from './pki/ca-snapshot'
@@ -23,7 +32,7 @@ import { readCaPair, readPkiFiles } from './pki/pki-files'
 import { CachedBlobStore } from './storage/cached-blob-store'
 import { createBlobStore } from './storage/create-blob-store'
 import { StartupError } from './errors'
-import { listenError, probeWritableDirectory, startupFiles, startupStep } from './startup-checks'
+import { listenError, startupFiles, startupStep } from './startup-checks'
 
 export interface StartOptions {
   /** Log lines the log destination dropped so far, shown as cups_log_lines_dropped_total. */
@@ -33,7 +42,11 @@ export interface StartOptions {
 export interface RunningServer {
   readonly app: FastifyInstance<HttpsServer>
   readonly port: number
-  readonly metrics: Metrics
+  /** The admin listener: /healthz, /readyz, /metrics. */
+  readonly admin: FastifyInstance
+  readonly adminPort: number
+  readonly metrics: PromMetrics
+  readonly readiness: Readiness
   /** Re-read the server certificate, key and client CAs, and the allowlist file (SIGHUP); false keeps the old TLS files. */
   reload(reason: string): Promise<boolean>
   /** Settles when the work done after answers so far (inventory writes) has finished. */
@@ -48,13 +61,22 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
   const devPki = { log, port: config.server.port, ...(tls.certHostPath === undefined ? {} : { displayPath: tls.certHostPath }) }
   await startupStep(() => ensureDevPki(tls.certPath, devPki), { otherwise: { variable: 'CERT_PATH' } })
 
-  const metrics = new Metrics()
-  if (options.logLinesDropped !== undefined) metrics.observe('log_lines_dropped_total', options.logLinesDropped)
-  if (storage.s3 === undefined) await probeWritableDirectory('DATA_DIR', storage.dataDir)
-  const store = new CachedBlobStore(createBlobStore(storage, log), storage.cacheTtlMs)
+  const metrics = new PromMetrics({ buildInfo: buildInfo(config) })
+  const { logLinesDropped } = options
+  if (logLinesDropped !== undefined) metrics.readAtScrape('log_lines_dropped_total', logLinesDropped)
+  // Timed under the cache: the metrics count real storage calls, and readiness and scans read past the cache.
+  const storageCalls = new TimedBlobStore(createBlobStore(storage, log), metrics)
+  const storageProblem = await checkStorageAtStart(storage, storageCalls)
+  if (storageProblem !== undefined) log.error({ problem: storageProblem }, 'storage unreachable at start: starting unready; /readyz answers 503 until it answers')
+  const store = new CachedBlobStore(storageCalls, storage.cacheTtlMs)
   // Swapped as a whole when a reload passes preflight; credentials built after that use the new trust and CA.
   let pki = await startupStep(() => readPkiFiles(tls), { files })
   let staged = pki
+  let stagedMaterial: TlsMaterial | undefined
+  const showExpiries = (material: TlsMaterial): void => {
+    metrics.set('server_certificate_expiry_timestamp_seconds', parseCertificateTime(new X509Certificate(material.cert).validTo).getTime() / 1000)
+    metrics.set('ca_certificate_expiry_timestamp_seconds', certificateNotAfter(pki.ca).getTime() / 1000)
+  }
   const tlsFiles = {
     serverCertFile: tls.serverCertFile,
     serverKeyFile: tls.serverKeyFile,
@@ -67,6 +89,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
   // refuse to start (or, on reload, keep the old context) rather than serve what it would reject.
   const preflight = (material: TlsMaterial): void => {
     staged = readPkiFiles(tls)
+    stagedMaterial = material
     preflightTrust({ cupsTrust: staged.cups, serverCertificatePem: material.cert, cupsUri: cups.cupsUri })
   }
   const adopt = (): void => {
@@ -81,9 +104,15 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     }
     pki = staged
     authorities = clientAuthoritiesOf(pki, factoryCa)
+    if (stagedMaterial !== undefined) served = stagedMaterial
+    showExpiries(served)
+    metrics.increment('tls_reloads_total', { result: 'applied' })
   }
   const material = await startupStep(() => readTlsMaterial(tlsFiles), { files })
   await startupStep(() => { preflight(material) }, { files, otherwise: { variable: 'CERT_PATH', path: tls.serverCertFile } })
+  // What new handshakes present; replaced when a reload is adopted.
+  let served = material
+  showExpiries(served)
 
   // Certificates from the previous CA are ours too: renewing them is how a CA rotation completes.
   const issuedByUs = (certificate: Buffer): boolean =>
@@ -98,9 +127,13 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
   const certificateChecker = new ClientCertificateChecker(() => authorities)
   const caSnapshot = await CaSnapshot.create(pki.ca, pki.caKey)
   const minterFor = (ca: CaSnapshot): CredentialMinter =>
-    credentials.mintEngine === 'node'
-      ? new NodeCredentialMinter({ ca, validityDays: credentials.validityDays, maxConcurrent: credentials.mintConcurrency })
-      : new OpensslCredentialMinter({ ca, validityDays: credentials.validityDays, timeoutMs: credentials.mintTimeoutMs, maxConcurrent: credentials.mintConcurrency })
+    new TimedMinter(
+      credentials.mintEngine === 'node'
+        ? new NodeCredentialMinter({ ca, validityDays: credentials.validityDays, maxConcurrent: credentials.mintConcurrency })
+        : new OpensslCredentialMinter({ ca, validityDays: credentials.validityDays, timeoutMs: credentials.mintTimeoutMs, maxConcurrent: credentials.mintConcurrency }),
+      credentials.mintEngine,
+      metrics,
+    )
   const minter = minterFor(caSnapshot)
   // The LNS's own gateway CA (ChirpStack's, say), for records whose TC credentials it must issue. Read at start.
   const lnsCaFiles = cups.lnsCa
@@ -141,26 +174,68 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
   }
   if (cups.tcUri === undefined) log.warn('TC_URI is not set: gateways get no LNS URI and no TC credentials')
 
-  const app = buildApp(
+  const expiries = new CertificateExpiries(storageCalls, storage.prefix, log)
+  metrics.readAtScrape('gateway_certificate_soonest_expiry_timestamp_seconds', () =>
+    expiries.current().map(({ kind, seconds }) => ({ labels: { kind }, value: seconds })),
+  )
+  const readiness = new Readiness(
+    {
+      // Read past the cache: an absent key answers as fast as any, and proves the storage answers.
+      storage: async () => {
+        await storageCalls.get(`${storage.prefix}readyz-probe`)
+        return undefined
+      },
+      pki: () => expiredPki(pki.ca, served),
+    },
+    { timeoutMs: storage.timeoutMs },
+  )
+  metrics.readAtScrape('ready', async () => ((await readiness.report()).ready ? 1 : 0))
+
+  const app = buildGatewayApp(
     { service, metrics, limits: config.server, logger: log },
     serverTlsOptions(material, config.server.tlsHandshakeTimeoutMs),
   )
+  const admin = buildAdminApp({ metrics, readiness, logger: log })
+  const removeSnapshots = async (): Promise<void> => {
+    await caSnapshot.remove()
+    await lnsSnapshot?.remove()
+  }
   try {
     await app.listen({ host: config.server.host, port: config.server.port })
   } catch (err) {
-    await caSnapshot.remove()
-    await lnsSnapshot?.remove()
+    await removeSnapshots()
     throw listenError(err, config.server.host, config.server.port)
   }
-  const reloader = new TlsReloader({ server: app.server, files: tlsFiles, baseOptions: TLS_CONTEXT_OPTIONS, preflight, onReloaded: adopt, log })
+  try {
+    await admin.listen({ host: config.admin.host, port: config.admin.port })
+  } catch (err) {
+    await app.close()
+    await removeSnapshots()
+    throw listenError(err, config.admin.host, config.admin.port, { host: 'ADMIN_HOST', port: 'ADMIN_PORT' })
+  }
+  const reloader = new TlsReloader({
+    server: app.server,
+    files: tlsFiles,
+    baseOptions: TLS_CONTEXT_OPTIONS,
+    preflight,
+    onReloaded: adopt,
+    onRefused: () => {
+      metrics.increment('tls_reloads_total', { result: 'rejected' })
+    },
+    log,
+  })
   reloader.watch()
-  const address = app.server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : config.server.port
-  log.info({ port, storage: storage.s3 ? `s3://${storage.s3.bucket}` : storage.dataDir }, 'CUPS server listening')
+  expiries.start(config.expiryScanMs)
+  const port = boundPort(app.server.address(), config.server.port)
+  const adminPort = boundPort(admin.server.address(), config.admin.port)
+  log.info({ port, adminPort, adminHost: config.admin.host, storage: storage.s3 ? `s3://${storage.s3.bucket}` : storage.dataDir }, 'CUPS server listening')
   return {
     app,
     port,
+    admin,
+    adminPort,
     metrics,
+    readiness,
     settle: () => inventory.drain(),
     reload: async (reason) => {
       const reloaded = await reloader.reload(reason)
@@ -168,11 +243,28 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       return reloaded
     },
     close: async () => {
+      // Unready first, so a load balancer stops sending gateways while in-flight requests finish.
+      readiness.shutDown()
       reloader.close()
       await app.close()
       await inventory.drain()
-      await caSnapshot.remove()
-      await lnsSnapshot?.remove()
+      await expiries.stop()
+      await admin.close()
+      await removeSnapshots()
     },
   }
+}
+
+function boundPort(address: ReturnType<HttpsServer['address']>, configured: number): number {
+  return typeof address === 'object' && address !== null ? address.port : configured
+}
+
+/** A replica whose server certificate or CA has expired cannot serve a station (it would reject the handshake). */
+function expiredPki(caDer: Buffer, material: TlsMaterial): string | undefined {
+  const now = Date.now()
+  const server = parseCertificateTime(new X509Certificate(material.cert).validTo)
+  if (server.getTime() <= now) return `the server certificate expired at ${server.toISOString()}`
+  const ca = certificateNotAfter(caDer)
+  if (ca.getTime() <= now) return `the gateway CA expired at ${ca.toISOString()}`
+  return undefined
 }

@@ -116,19 +116,19 @@ export async function probeWritableDirectory(variable: string, dir: string): Pro
 }
 
 /** Listen failures an operator causes, named by the variable that fixes them; anything else unchanged. */
-export function listenError(err: unknown, host: string, port: number): unknown {
+export function listenError(err: unknown, host: string, port: number, variables = { host: 'HOST', port: 'PORT' }): unknown {
   const code = (err as NodeJS.ErrnoException | undefined)?.code
   const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
   switch (code) {
     case 'EADDRINUSE':
-      return new StartupError('PORT', where, 'is already in use (EADDRINUSE)', { cause: err })
+      return new StartupError(variables.port, where, 'is already in use (EADDRINUSE)', { cause: err })
     case 'EACCES':
-      return new StartupError('PORT', where, 'may not be bound by this user (EACCES; ports below 1024 need privileges)', { cause: err })
+      return new StartupError(variables.port, where, 'may not be bound by this user (EACCES; ports below 1024 need privileges)', { cause: err })
     case 'EADDRNOTAVAIL':
-      return new StartupError('HOST', where, 'is not an address of this machine (EADDRNOTAVAIL)', { cause: err })
+      return new StartupError(variables.host, where, 'is not an address of this machine (EADDRNOTAVAIL)', { cause: err })
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new StartupError('HOST', host, `cannot be resolved (${code})`, { cause: err })
+      return new StartupError(variables.host, host, `cannot be resolved (${code})`, { cause: err })
     default:
       return err
   }

@@ -5,7 +5,7 @@ import { readAllowlist } from '../gateways/bootstrap-allowlist'
 import { createGateways } from '../gateways/create-gateways'
 import type { Gateways } from '../gateways/create-gateways'
 import { createLogger } from '../logger'
-import { Metrics } from '../metrics'
+import { NO_METRICS } from '../observability/metrics'
 import { isIssuedBy, parseTrustCertificate } from '../pki/certificates'
 import { ClientCertificateChecker, clientAuthoritiesOf } from '../pki/client-certificate-check'
 import type { CredentialMinter } from '../pki/credential-minter'
@@ -47,7 +47,7 @@ export async function openGateways(deps: CliDeps): Promise<Gateways> {
     minter: MINTS_NOTHING,
     lnsCa: lnsCaCertificate === undefined ? undefined : { minter: MINTS_NOTHING, issued: (certificate) => isIssuedBy(certificate, lnsCaCertificate) },
     allowlist: await readAllowlist(cups.bootstrapAllowlist),
-    metrics: new Metrics(),
+    metrics: NO_METRICS,
     // What the domain logs (an unusable bundle, a bad record) is in the preview's reasons already.
     log: createLogger('silent'),
   })

@@ -1,7 +1,7 @@
 // createGateways: the gateway domain composed once, for the server, `cups-server gateway preview` and tests alike.
 import type { Config } from '../config'
 import type { Logger } from '../logger'
-import type { Metrics } from '../metrics'
+import type { Metrics } from '../observability/metrics'
 import type { CertificateCheck } from '../pki/client-certificate-check'
 import type { CredentialMinter } from '../pki/credential-minter'
 import { storageKeys } from '../storage/storage-keys'

@@ -99,7 +99,7 @@ function notAfterOf(certificate: Buffer): string | null {
 }
 
 /** task over items, at most `limit` at once, results in input order; after a failure nothing new is started. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapBounded<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array<R>(items.length)
   let next = 0
   let failed = false

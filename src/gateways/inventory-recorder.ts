@@ -1,7 +1,7 @@
 // InventoryRecorder: writes inventory entries after the answer, only on change, with conditional writes; never changes an answer.
 import { PreconditionFailedError } from '../errors'
 import type { Logger } from '../logger'
-import type { Metrics } from '../metrics'
+import type { Metrics } from '../observability/metrics'
 import type { BlobStore, StoredBlob } from '../storage/blob-store'
 import { nextEntry, parseInventoryEntry, refusedEntry } from './inventory'
 import type { InventoryEntry, InventoryRules, NextEntry, Observation } from './inventory'

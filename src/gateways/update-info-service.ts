@@ -7,7 +7,7 @@ import type { UpdateInfoRequest } from '../cups/update-info-request'
 import { encodeUpdateInfoResponse, NO_CHANGE } from '../cups/update-info-response'
 import { AppError, MintingError, StorageUnavailableError } from '../errors'
 import type { Logger } from '../logger'
-import type { Metrics } from '../metrics'
+import type { Metrics } from '../observability/metrics'
 import type { CertificateCheck } from '../pki/client-certificate-check'
 import { certificateNotAfter } from '../pki/certificate-expiry'
 import type { CredentialMinter } from '../pki/credential-minter'
@@ -23,6 +23,7 @@ import type { GatewayRegistry } from './gateway-registry'
 import { needsRecording } from './last-authentication'
 import type { LastAuthentications } from './last-authentication'
 import { SEGMENTS } from './inventory'
+import type { Segment } from './inventory'
 import type { InventoryRecorder } from './inventory-recorder'
 import { RequestAccess } from './request-access'
 
@@ -66,6 +67,24 @@ export type Preview =
       readonly actions: readonly string[]
     }
 
+/** One segment of an answer as logs may show it: never the bytes, only which, their CRC-32 and length. */
+export interface SentSegment {
+  readonly segment: Segment
+  readonly crc: number
+  readonly length: number
+}
+
+/** The response body, and what the request's log line says about it. */
+export interface Answer {
+  readonly body: Buffer
+  /** Empty for "no change". */
+  readonly sent: readonly SentSegment[]
+  /** How the caller proved who it is, once that is known. */
+  readonly proof?: Proof
+}
+
+const NO_CHANGE_ANSWER: Answer = { body: NO_CHANGE, sent: [] }
+
 type Gathered =
   | { readonly access: RequestAccess; readonly noChange: string }
   | {
@@ -87,7 +106,7 @@ export class UpdateInfoService {
    * (design.md §6), so it gets "no change" and tries again later. `log` is the request's logger, which
    * already names the gateway.
    */
-  async respond(request: UpdateInfoRequest, caller: Caller, log: Logger): Promise<Buffer> {
+  async respond(request: UpdateInfoRequest, caller: Caller, log: Logger): Promise<Answer> {
     // Past the deadline the station has its answer; the abandoned work must not store bundles it never got.
     const abandoned = new AbortController()
     const writes: StoredWrite[] = []
@@ -132,7 +151,7 @@ export class UpdateInfoService {
       } else {
         this.countFailure(err, 'request', log)
       }
-      return Buffer.from(NO_CHANGE)
+      return { ...NO_CHANGE_ANSWER, body: Buffer.from(NO_CHANGE) }
     } finally {
       clearTimeout(timer)
     }
@@ -222,7 +241,7 @@ export class UpdateInfoService {
     caller: Caller,
     log: Logger,
     work: EnsureContext & { readonly onTcSeen?: (etag: string | undefined) => void },
-  ): Promise<Buffer> {
+  ): Promise<Answer> {
     const { credentials, metrics } = this.options
     const eui = request.eui
     const gathered = await this.gather(request, caller)
@@ -232,7 +251,7 @@ export class UpdateInfoService {
       if (access.registration.problem === undefined && access.registration.record?.problems.length === 0) {
         log.warn({ problem: gathered.noChange }, 'gateway record cannot be honoured; answering no change')
       }
-      return Buffer.from(NO_CHANGE)
+      return { body: Buffer.from(NO_CHANGE), sent: [], proof: access.proof }
     }
     const { cupsUri, tcUri, tcPlan } = gathered
     // Read alongside the rest (through the read cache): the loop guard needs it before the answer is planned.
@@ -262,15 +281,21 @@ export class UpdateInfoService {
     this.auditDelivery(access.proof, 'cups', response.cupsCredentials, log)
     this.auditDelivery(access.proof, 'tc', response.tcCredentials, log)
     const body = encodeUpdateInfoResponse(response)
+    const sent = SEGMENTS.flatMap((segment) => {
+      const value = response[segment]
+      if (value === undefined) return []
+      const bytes = typeof value === 'string' ? Buffer.from(value) : value
+      return [{ segment, crc: crc32(bytes), length: bytes.length }]
+    })
     if (decision.heldBack.length > 0) log.info({ segments: decision.heldBack }, 'stuck segments held back until their back-off ends')
     this.options.inventory?.observe(eui, {
       now: this.now(),
       reported: request,
       desired,
-      sent: SEGMENTS.filter((segment) => response[segment] !== undefined),
+      sent: sent.map(({ segment }) => segment),
       certificate: () => describeCertificate(desired.cupsCredentials),
     })
-    return body
+    return { body, sent, proof: access.proof }
   }
 
   /**

@@ -1,13 +1,14 @@
-// buildApp: the Fastify instance with routes and error handling; it performs no I/O of its own.
+// buildGatewayApp: the gateways' TLS listener (POST /update-info only) with routes and error handling; it performs no I/O of its own.
 import type { Server as HttpsServer, ServerOptions } from 'node:https'
-import Fastify from 'fastify'
+import Fastify, { LogController } from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import type { UpdateInfoService } from './gateways/update-info-service'
-import { handleError } from './http/error-handler'
-import { healthRoutes } from './http/health-route'
-import { limitConnectionsPerAddress } from './http/per-address-limit'
-import { updateInfoRoute } from './http/update-info-route'
-import type { Metrics } from './metrics'
+import type { UpdateInfoService } from '../gateways/update-info-service'
+import { handleError } from './error-handler'
+import { limitConnectionsPerAddress } from './per-address-limit'
+import { logOtherRequestLine, logUpdateInfoLine } from './request-line'
+import { UPDATE_INFO_PATH, updateInfoRoute } from './update-info-route'
+import type { Metrics } from '../observability/metrics'
+import { requestIds } from './request-ids'
 
 export interface AppLimits {
   readonly bodyLimitBytes: number
@@ -25,7 +26,7 @@ export interface AppDeps {
 }
 
 /** Without `tls` the server is plain HTTP, which is all app.inject needs; index.ts passes real TLS options. */
-export function buildApp(deps: AppDeps, tls?: ServerOptions): FastifyInstance<HttpsServer> {
+export function buildGatewayApp(deps: AppDeps, tls?: ServerOptions): FastifyInstance<HttpsServer> {
   const { limits } = deps
   const app = Fastify({
     // Node checks request and header timeouts on this interval (30 s by default), so it bounds how exact they are.
@@ -41,6 +42,11 @@ export function buildApp(deps: AppDeps, tls?: ServerOptions): FastifyInstance<Ht
     keepAliveTimeout: Math.min(5000, limits.idleTimeoutMs),
     maxRequestsPerSocket: 100,
     ...(deps.logger ? { loggerInstance: deps.logger } : {}),
+    // The route logs one line per request with everything in it (request-line.ts), instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: requestIds(),
+    // Ids are ours alone: a client's X-Request-Id never lands in our logs as if we had made it.
+    requestIdHeader: false,
   })
   app.server.headersTimeout = Math.min(limits.requestTimeoutMs, 5000)
   app.server.maxConnections = limits.maxConnections
@@ -52,7 +58,17 @@ export function buildApp(deps: AppDeps, tls?: ServerOptions): FastifyInstance<Ht
     deps.metrics.increment('connections_refused_total', { reason: 'per_address' })
   })
   app.setErrorHandler(handleError)
-  healthRoutes(app, deps.metrics)
-  updateInfoRoute(app, { service: deps.service, metrics: deps.metrics, bodyLimitBytes: limits.bodyLimitBytes })
+  // Gateways see /update-info and nothing else; health and metrics are on the admin listener (admin-app.ts).
+  // Here, not in the route's scope: requests for paths that do not exist get their line too.
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.routeOptions.url === UPDATE_INFO_PATH) {
+      const outcome = logUpdateInfoLine(request, reply)
+      deps.metrics.observe('update_info_duration_seconds', reply.elapsedTime / 1000, { outcome })
+    } else {
+      logOtherRequestLine(request, reply)
+    }
+    done()
+  })
+  updateInfoRoute(app, { service: deps.service, bodyLimitBytes: limits.bodyLimitBytes })
   return app
 }

@@ -45,6 +45,8 @@ export interface TlsReloaderOptions {
   readonly preflight?: (material: TlsMaterial) => void
   /** Called after a new context is in place, e.g. to adopt what preflight checked. */
   readonly onReloaded?: () => void
+  /** Called when a reload is refused and the running context stays (counted by the caller). */
+  readonly onRefused?: () => void
   readonly log: Logger
   /** Quiet time after the last file event before reloading; default 200 ms. */
   readonly debounceMs?: number
@@ -122,6 +124,7 @@ export class TlsReloader {
   private readonly baseOptions: SecureContextOptions
   private readonly preflight: ((material: TlsMaterial) => void) | undefined
   private readonly onReloaded: (() => void) | undefined
+  private readonly onRefused: (() => void) | undefined
   private readonly log: Logger
   private readonly debounceMs: number
 
@@ -139,6 +142,7 @@ export class TlsReloader {
     this.baseOptions = options.baseOptions
     this.preflight = options.preflight
     this.onReloaded = options.onReloaded
+    this.onRefused = options.onRefused
     this.log = options.log
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
   }
@@ -250,6 +254,7 @@ export class TlsReloader {
         { reason, error: (err as Error).message },
         'TLS reload refused: the previous certificate, key and client CAs stay in use',
       )
+      this.onRefused?.()
       return false
     }
   }

@@ -3,14 +3,15 @@ import type { FastifyInstance } from 'fastify'
 import { parseUpdateInfoRequest } from '../cups/update-info-request'
 import { InvalidRequestError } from '../errors'
 import type { UpdateInfoService } from '../gateways/update-info-service'
-import type { Metrics } from '../metrics'
 import { callerFromRequest } from './caller-from-request'
+import { noteAnswer } from './request-line'
 
 export interface UpdateInfoRouteOptions {
   readonly service: UpdateInfoService
-  readonly metrics: Metrics
   readonly bodyLimitBytes: number
 }
+
+export const UPDATE_INFO_PATH = '/update-info'
 
 export function updateInfoRoute(app: FastifyInstance, options: UpdateInfoRouteOptions): void {
   void app.register((scope, _opts, done) => {
@@ -25,22 +26,15 @@ export function updateInfoRoute(app: FastifyInstance, options: UpdateInfoRouteOp
       }
     })
 
-    scope.addHook('onResponse', (request, reply, next) => {
-      if (request.routeOptions.url === '/update-info') {
-        options.metrics.increment('update_info_requests_total', { status: reply.statusCode })
-      }
-      next()
-    })
-
-    scope.post('/update-info', async (request, reply) => {
+    scope.post(UPDATE_INFO_PATH, async (request, reply) => {
       if (request.body === undefined) throw new InvalidRequestError('body: missing')
       const updateInfo = parseUpdateInfoRequest(request.body)
       // Every later line of this request, refusals in the error handler included, names the gateway.
       request.log = request.log.child({ eui: updateInfo.eui })
-      const body = await options.service.respond(updateInfo, callerFromRequest(request), request.log)
-      request.log.info({ length: body.length }, 'update-info answered')
+      const answer = await options.service.respond(updateInfo, callerFromRequest(request), request.log)
+      noteAnswer(request, answer)
       // A Buffer is sent as-is with Content-Length; the station cannot read a chunked body (rule 11).
-      return reply.code(200).type('application/octet-stream').send(body)
+      return reply.code(200).type('application/octet-stream').send(answer.body)
     })
     done()
   })

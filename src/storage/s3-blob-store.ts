@@ -84,12 +84,13 @@ export function createS3Client(options: S3ClientOptions): S3Client {
   return new S3Client(config)
 }
 
-interface ErrorFacts {
+export interface ErrorFacts {
   readonly name: string | undefined
   readonly status: number | undefined
 }
 
-function factsOf(err: unknown): ErrorFacts {
+/** What an S3 client error says: its name (NoSuchBucket, AccessDenied, ...) and HTTP status, when it has them. */
+export function s3ErrorFacts(err: unknown): ErrorFacts {
   if (typeof err !== 'object' || err === null) return { name: undefined, status: undefined }
   const name = 'name' in err && typeof err.name === 'string' ? err.name : undefined
   const metadata = '$metadata' in err ? err.$metadata : undefined
@@ -149,7 +150,7 @@ export class S3BlobStore implements BlobStore {
       if (bytes.byteLength > this.#maxBytes) return this.#unusable(key, etag, bytes.byteLength)
       return { body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), etag }
     } catch (err) {
-      if (isObjectAbsent(factsOf(err))) return undefined
+      if (isObjectAbsent(s3ErrorFacts(err))) return undefined
       throw this.#unavailable('get', key, err)
     }
   }
@@ -171,7 +172,7 @@ export class S3BlobStore implements BlobStore {
       )
       etag = out.ETag
     } catch (err) {
-      const facts = factsOf(err)
+      const facts = s3ErrorFacts(err)
       if (conditional && this.#lostCondition(facts, condition)) throw new PreconditionFailedError(key)
       if (conditional && facts.status !== undefined && facts.status >= 500 && (await this.#conditionBroken(key, condition))) {
         throw new PreconditionFailedError(key)
@@ -187,7 +188,7 @@ export class S3BlobStore implements BlobStore {
       await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key }))
     } catch (err) {
       // S3 answers 204 for a missing key; some servers answer 404, which is the same outcome.
-      if (isObjectAbsent(factsOf(err))) return
+      if (isObjectAbsent(s3ErrorFacts(err))) return
       throw this.#unavailable('delete', key, err)
     }
   }
@@ -197,7 +198,7 @@ export class S3BlobStore implements BlobStore {
       const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }))
       return head.LastModified
     } catch (err) {
-      if (isObjectAbsent(factsOf(err))) return undefined
+      if (isObjectAbsent(s3ErrorFacts(err))) return undefined
       throw this.#unavailable('head', key, err)
     }
   }
@@ -248,14 +249,14 @@ export class S3BlobStore implements BlobStore {
       if (head.ETag === undefined) return false
       etag = unquote(head.ETag)
     } catch (err) {
-      if (!isObjectAbsent(factsOf(err))) return false
+      if (!isObjectAbsent(s3ErrorFacts(err))) return false
     }
     if (condition.ifNoneMatch === '*' && etag !== undefined) return true
     return condition.ifMatch !== undefined && etag !== unquote(condition.ifMatch)
   }
 
   #unavailable(op: string, key: string, err: unknown): StorageUnavailableError {
-    const { name, status } = factsOf(err)
+    const { name, status } = s3ErrorFacts(err)
     const detail = [name, status, err instanceof Error ? err.message : String(err)].filter((x) => x !== undefined).join(' ')
     return new StorageUnavailableError(`s3 storage: ${op} ${this.#bucket}/${key} failed: ${detail}`, { cause: err })
   }

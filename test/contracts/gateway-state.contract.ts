@@ -14,7 +14,7 @@ import type { InventoryEntry, InventoryRules, Observation } from '../../src/gate
 import { InventoryRecorder } from '../../src/gateways/inventory-recorder'
 import { LastAuthentications } from '../../src/gateways/last-authentication'
 import { revokeGateway } from '../../src/gateways/revoke'
-import { Metrics } from '../../src/metrics'
+import { PromMetrics } from '../../src/observability/prom-metrics'
 import type { BlobStore } from '../../src/storage/blob-store'
 import { CachedBlobStore } from '../../src/storage/cached-blob-store'
 import { storageKeys } from '../../src/storage/storage-keys'
@@ -266,7 +266,7 @@ export function describeGatewayStateContract(name: string, makeHarness: () => Pr
     describe('the fleet inventory (InventoryRecorder)', () => {
       const recorderOn = (store: CachedBlobStore) => {
         const log = { warn: vi.fn(), error: vi.fn() }
-        const metrics = new Metrics()
+        const metrics = new PromMetrics({ processMetrics: false })
         const recorder = new InventoryRecorder({ store, keyFor: (eui) => storageKeys(PREFIX, eui).inventory, rules: RULES, log, metrics })
         return { recorder, log, metrics }
       }
@@ -347,7 +347,7 @@ export function describeGatewayStateContract(name: string, makeHarness: () => Pr
         expect(entry).toMatchObject({ firstSeen: T0.toISOString(), lastSeen: T0.toISOString(), converged: true })
         for (const { log, metrics } of [a, b]) {
           expect(log.error).not.toHaveBeenCalled()
-          expect(metrics.value('inventory_write_failures_total')).toBe(0)
+          expect(await metrics.value('inventory_write_failures_total')).toBe(0)
         }
       })
 
@@ -406,7 +406,7 @@ export function describeGatewayStateContract(name: string, makeHarness: () => Pr
         recorder.observe(EUI, observation(at(HOUR_MS), { package: '1.0.1' }))
         await recorder.drain()
         expect(outcomes()).toEqual(['failed', 'failed'])
-        expect(metrics.value('inventory_write_failures_total')).toBe(2)
+        expect(await metrics.value('inventory_write_failures_total')).toBe(2)
         expect(log.error).toHaveBeenCalledTimes(2)
         expect(await adapter.get(KEYS.inventory)).toBeUndefined()
       })

@@ -6,13 +6,14 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../support/free-port'
-import { counterValue, httpsGet, spawnServer, waitUntilHealthy } from '../support/spawn-server'
+import { adminGet } from '../support/admin-get'
+import { counterValue, httpsGet, spawnServer, waitUntilReady } from '../support/spawn-server'
 import type { SpawnedServer } from '../support/spawn-server'
 import { StationSimulator } from '../support/station-simulator'
 import { startTestServer } from '../support/test-server'
 
 const DROPPED = 'cups_log_lines_dropped_total'
-/** Each request's URL is logged in full ("incoming request"), so a few hundred requests make megabytes of log. */
+/** A request for a path that does not exist is logged with its URL in full, so a few hundred make megabytes of log. */
 const PADDING = 'p'.repeat(8000)
 const REQUESTS = 300
 
@@ -31,14 +32,22 @@ describe('a server whose log destination fails', () => {
     await rm(home, { recursive: true, force: true })
   })
 
-  /** Starts a child on stdout; returns it with its port once /healthz answers. */
-  const start = async (name: string, stdout: number): Promise<{ server: SpawnedServer; port: number }> => {
+  interface Started {
+    readonly server: SpawnedServer
+    readonly port: number
+    readonly adminPort: number
+  }
+
+  /** Starts a child on stdout; returns it with its ports once /readyz answers. */
+  const start = async (name: string, stdout: number): Promise<Started> => {
     const port = await freePort()
+    const adminPort = await freePort()
     const server = spawnServer({
       cwd: home,
       stdout,
       env: {
         PORT: String(port),
+        ADMIN_PORT: String(adminPort),
         CERT_PATH: path.join(home, 'certs'),
         DATA_DIR: path.join(home, `data-${name}`),
         TC_URI: 'wss://localhost:8887',
@@ -47,21 +56,21 @@ describe('a server whose log destination fails', () => {
       },
     })
     try {
-      await waitUntilHealthy(server, port, caPem)
+      await waitUntilReady(server, adminPort)
     } catch (err) {
       await server.stop()
       throw err
     }
-    return { server, port }
+    return { server, port, adminPort }
   }
 
-  /** REQUESTS requests with long URLs, then a real CUPS contact; every one must be answered 200. */
+  /** REQUESTS requests with long URLs (404: only /update-info exists), then a real CUPS contact (200); all answered. */
   const load = async (port: number, name: string): Promise<{ statuses: Set<number>; slowestMs: number }> => {
     const statuses = new Set<number>()
     let slowestMs = 0
     for (let i = 0; i < REQUESTS; i++) {
       const started = performance.now()
-      statuses.add((await httpsGet(port, `/healthz?i=${i}&pad=${PADDING}`, caPem)).status)
+      statuses.add((await httpsGet(port, `/padding?i=${i}&pad=${PADDING}`, caPem)).status)
       slowestMs = Math.max(slowestMs, performance.now() - started)
     }
     const station = new StationSimulator({ router: '::1', home: path.join(home, `station-${name}`) })
@@ -71,24 +80,24 @@ describe('a server whose log destination fails', () => {
     return { statuses, slowestMs }
   }
 
-  const dropped = async (port: number): Promise<number> => {
-    const metrics = await httpsGet(port, '/metrics', caPem)
+  const dropped = async (adminPort: number): Promise<number> => {
+    const metrics = await adminGet(adminPort, '/metrics')
     expect(metrics.status).toBe(200)
     return counterValue(metrics.body, DROPPED)
   }
 
   it('keeps answering with stdout on a full disk (/dev/full: ENOSPC) and counts every line it drops', async () => {
     const full = openSync('/dev/full', 'w')
-    let started: { server: SpawnedServer; port: number } | undefined
+    let started: Started | undefined
     try {
       started = await start('full', full)
-      const { port, server } = started
-      const before = await dropped(port)
+      const { port, adminPort, server } = started
+      const before = await dropped(adminPort)
       const { statuses, slowestMs } = await load(port, 'full')
-      expect([...statuses]).toEqual([200])
+      expect([...statuses]).toEqual([404, 200])
       expect(slowestMs).toBeLessThan(2000)
-      // Every line is dropped: at least the two request lines per request.
-      expect((await dropped(port)) - before).toBeGreaterThanOrEqual(2 * REQUESTS)
+      // Every line is dropped: at least the one line per request.
+      expect((await dropped(adminPort)) - before).toBeGreaterThanOrEqual(REQUESTS)
       expect(server.child.exitCode).toBeNull()
     } finally {
       closeSync(full)
@@ -102,16 +111,16 @@ describe('a server whose log destination fails', () => {
     // The read end first and non-blocking, so opening the write end does not wait; it is never read until the end.
     const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
     const writer = openSync(fifo, constants.O_WRONLY)
-    let started: { server: SpawnedServer; port: number } | undefined
+    let started: Started | undefined
     try {
       started = await start('unread', writer)
       closeQuietly(writer)
-      const { port, server } = started
+      const { port, adminPort, server } = started
       const { statuses, slowestMs } = await load(port, 'unread')
-      expect([...statuses]).toEqual([200])
+      expect([...statuses]).toEqual([404, 200])
       expect(slowestMs).toBeLessThan(2000)
       // ~5 MB of log against a 64 KiB pipe and a 1 MiB queue.
-      const droppedWhileStuck = await dropped(port)
+      const droppedWhileStuck = await dropped(adminPort)
       expect(droppedWhileStuck).toBeGreaterThan(REQUESTS / 2)
       expect(server.child.exitCode).toBeNull()
 
@@ -135,17 +144,17 @@ describe('a server whose log destination fails', () => {
         text = (text + buffer.toString('utf8', 0, n)).slice(-200_000)
         // Quiet for far longer than the destination's EAGAIN retry (20 ms): its queue is empty.
         if (n === 0 && droppedAfterDrain === undefined && Date.now() - lastDataAt > 300) {
-          droppedAfterDrain = await dropped(port)
-          expect((await httpsGet(port, `/healthz?${marker}`, caPem)).status).toBe(200)
+          droppedAfterDrain = await dropped(adminPort)
+          expect((await httpsGet(port, `/padding?${marker}`, caPem)).status).toBe(404)
         } else if (n === 0) {
           await new Promise((resolve) => setTimeout(resolve, 20))
         }
       }
       // Nothing more was lost once the pipe was read.
       expect(droppedAfterDrain).toBeGreaterThanOrEqual(droppedWhileStuck)
-      expect(await dropped(port)).toBe(droppedAfterDrain)
+      expect(await dropped(adminPort)).toBe(droppedAfterDrain)
       const markerLine = text.split('\n').find((line) => line.includes(marker))
-      expect(JSON.parse(markerLine ?? '')).toMatchObject({ msg: 'incoming request' })
+      expect(JSON.parse(markerLine ?? '')).toMatchObject({ msg: 'request', status: 404 })
     } finally {
       closeQuietly(writer)
       closeQuietly(reader)
@@ -158,15 +167,15 @@ describe('a server whose log destination fails', () => {
     execFileSync('mkfifo', [fifo])
     const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
     const writer = openSync(fifo, constants.O_WRONLY)
-    let started: { server: SpawnedServer; port: number } | undefined
+    let started: Started | undefined
     try {
       started = await start('gone', writer)
       closeQuietly(writer)
       closeQuietly(reader)
-      const { port, server } = started
+      const { port, adminPort, server } = started
       const { statuses } = await load(port, 'gone')
-      expect([...statuses]).toEqual([200])
-      expect(await dropped(port)).toBeGreaterThanOrEqual(2 * REQUESTS)
+      expect([...statuses]).toEqual([404, 200])
+      expect(await dropped(adminPort)).toBeGreaterThanOrEqual(REQUESTS)
       expect(server.child.exitCode).toBeNull()
     } finally {
       closeQuietly(writer)

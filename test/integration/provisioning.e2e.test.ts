@@ -85,7 +85,7 @@ describe('a new gateway provisions itself end to end', () => {
       }
       expect(bodies[0]).not.toBe(NO_CHANGE)
       expect(bodies.slice(1)).toEqual([NO_CHANGE, NO_CHANGE, NO_CHANGE])
-      expect(server2.metrics.value('credentials_delivered_total', { kind: 'cups' })).toBe(1)
+      expect(await server2.metrics.value('credentials_delivered_total', { kind: 'cups' })).toBe(1)
     } finally {
       await server2.stop()
     }

@@ -35,7 +35,7 @@ describe('startup errors name the variable and the path, without a stack', () =>
     await prepare(dir)
     const server = spawnServer({
       cwd: dir,
-      env: { PORT: '0', CERT_PATH: path.join(dir, 'certs'), DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'info', ...env },
+      env: { PORT: '0', ADMIN_PORT: '0', CERT_PATH: path.join(dir, 'certs'), DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'info', ...env },
     })
     const { code } = await server.closed
     return { code, stderr: server.stderr(), stdout: server.stdout(), dir }
@@ -94,6 +94,19 @@ describe('startup errors name the variable and the path, without a stack', () =>
     try {
       const refusal = await refuse('port', { PORT: String(port) })
       expectOneLine(refusal, `PORT: 127.0.0.1:${port}: is already in use (EADDRINUSE)`)
+    } finally {
+      await new Promise((resolve) => holder.close(resolve))
+    }
+  })
+
+  it('ADMIN_PORT: already in use', async () => {
+    const holder = net.createServer()
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve))
+    const address = holder.address()
+    const port = typeof address === 'object' && address !== null ? address.port : 0
+    try {
+      const refusal = await refuse('admin-port', { ADMIN_PORT: String(port) })
+      expectOneLine(refusal, `ADMIN_PORT: 127.0.0.1:${port}: is already in use (EADDRINUSE)`)
     } finally {
       await new Promise((resolve) => holder.close(resolve))
     }

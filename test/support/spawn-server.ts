@@ -4,6 +4,7 @@ import type { ChildProcess } from 'node:child_process'
 import https from 'node:https'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { adminGet } from './admin-get'
 
 const repoRoot = path.resolve(__dirname, '..', '..')
 
@@ -70,8 +71,8 @@ export function spawnServer(options: SpawnOptions): SpawnedServer {
   }
 }
 
-/** Polls GET /healthz until it answers 200; throws with the child's stderr if it exits or takes too long. */
-export async function waitUntilHealthy(server: SpawnedServer, port: number, ca: Buffer, timeoutMs = 30_000): Promise<void> {
+/** Polls the admin listener's GET /readyz until it answers 200; throws with the child's stderr if it exits or takes too long. */
+export async function waitUntilReady(server: SpawnedServer, adminPort: number, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   // An object, not a let: control-flow analysis does not see the callback set it.
   const state = { exited: false }
@@ -79,7 +80,7 @@ export async function waitUntilHealthy(server: SpawnedServer, port: number, ca: 
   for (;;) {
     if (state.exited) throw new Error(`the server exited before it was ready; stderr:\n${server.stderr()}`)
     if (Date.now() > deadline) throw new Error(`the server was not ready within ${timeoutMs} ms; stderr:\n${server.stderr()}`)
-    const status = await httpsGet(port, '/healthz', ca).then(
+    const status = await adminGet(adminPort, '/readyz').then(
       (response) => response.status,
       () => 0,
     )
@@ -113,5 +114,8 @@ export function httpsGet(port: number, urlPath: string, ca: Buffer): Promise<Get
 /** One counter series from Prometheus text; NaN when absent. */
 export function counterValue(metrics: string, series: string): number {
   const line = metrics.split('\n').find((candidate) => candidate.startsWith(`${series} `))
-  return line === undefined ? Number.NaN : Number(line.slice(series.length + 1))
+  if (line === undefined) return Number.NaN
+  const value = line.slice(series.length + 1)
+  // Prometheus writes infinities as +Inf and -Inf, which Number() does not read.
+  return value === '+Inf' ? Number.POSITIVE_INFINITY : value === '-Inf' ? Number.NEGATIVE_INFINITY : Number(value)
 }

@@ -12,7 +12,7 @@ import { InventoryRecorder } from '../../src/gateways/inventory-recorder'
 import { LastAuthentications } from '../../src/gateways/last-authentication'
 import { UpdateInfoService } from '../../src/gateways/update-info-service'
 import type { LnsCa } from '../../src/gateways/update-info-service'
-import { Metrics } from '../../src/metrics'
+import { PromMetrics } from '../../src/observability/prom-metrics'
 import { isIssuedBy } from '../../src/pki/certificates'
 import { ClientCertificateChecker } from '../../src/pki/client-certificate-check'
 import type { CredentialMinter } from '../../src/pki/credential-minter'
@@ -54,10 +54,10 @@ export function makeReplica(
   storage: BlobStore,
   pki: TestPki,
   options: ReplicaOptions = {},
-): { service: UpdateInfoService; metrics: Metrics; inventory: InventoryRecorder | undefined } {
+): { service: UpdateInfoService; metrics: PromMetrics; inventory: InventoryRecorder | undefined } {
   const clock = options.clock ?? new FakeClock()
   const store = new CachedBlobStore(storage, options.ttlMs ?? 30_000, () => clock.now)
-  const metrics = new Metrics()
+  const metrics = new PromMetrics({ processMetrics: false })
   const authorities = { ours: [new X509Certificate(pki.trust)], factory: [] }
   const checker = new ClientCertificateChecker(() => authorities)
   const ours = (certificate: Buffer): boolean => isIssuedBy(certificate, pki.trust)
@@ -123,7 +123,7 @@ export async function poll(
     }),
   )
   try {
-    const segments = decodeUpdateInfoResponse(await service.respond(request, caller, log))
+    const segments = decodeUpdateInfoResponse((await service.respond(request, caller, log)).body)
     return { status: 200, cups: segments.cupsCredentials, tc: segments.tcCredentials }
   } catch (err) {
     return { status: (err as { statusCode?: number }).statusCode ?? 500, error: (err as Error).message }

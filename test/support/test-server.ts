@@ -24,6 +24,7 @@ export async function startTestServer(env: Record<string, string> = {}, reuseDir
     {
       HOST: '127.0.0.1',
       PORT: '0',
+      ADMIN_PORT: '0',
       CERT_PATH: path.join(dir, 'certs'),
       DATA_DIR: path.join(dir, 'data'),
       TC_URI: 'wss://localhost:8887',

@@ -22,7 +22,11 @@ describe('loadConfig', () => {
     const env = parse(readFileSync(path.join(repoRoot, '.env.example')))
     const config = loadConfig(env, repoRoot)
     expect(config.server.port).toBe(8443)
-    expect(config.cups.tcUri).toBe('wss://localhost:8887')
+    // Copied as-is it must not send a fleet anywhere, least of all to localhost.
+    expect(config.cups.cupsUri).toBeUndefined()
+    expect(config.cups.tcUri).toBeUndefined()
+    expect(config.admin).toEqual({ host: '127.0.0.1', port: 8081 })
+    expect(config.logFormat).toBe('json')
     expect(config.storage.s3).toBeUndefined()
     expect(config.tls.cupsTrustFile).toBe(path.join(repoRoot, 'certs', 'ca.crt'))
   })
@@ -36,8 +40,27 @@ describe('loadConfig', () => {
       credentials: { validityDays: 365, minValidDays: 30, mintEngine: 'openssl' },
       storage: { s3: undefined, dataDir: '/srv/data', prefix: 'cups/' },
       logLevel: 'info',
+      logFormat: 'json',
+      admin: { host: '127.0.0.1', port: 8081 },
+      expiryScanMs: 6 * 3_600_000,
     })
     expect(Object.isFrozen(config.storage)).toBe(true)
+  })
+
+  it('defaults LOG_FORMAT to pretty on a terminal only, and takes either format when asked', () => {
+    expect(loadConfig({}, '/srv', { terminal: true }).logFormat).toBe('pretty')
+    expect(loadConfig({ LOG_FORMAT: 'json' }, '/srv', { terminal: true }).logFormat).toBe('json')
+    expect(loadConfig({ LOG_FORMAT: 'pretty' }, '/srv').logFormat).toBe('pretty')
+    expect(problemsOf({ LOG_FORMAT: 'text' })).toEqual(['LOG_FORMAT: must be one of json, pretty, got "text"'])
+  })
+
+  it('keeps the admin listener off the gateways\' port', () => {
+    expect(loadConfig({ ADMIN_HOST: '0.0.0.0', ADMIN_PORT: '9100' }, '/srv').admin).toEqual({ host: '0.0.0.0', port: 9100 })
+    expect(problemsOf({ PORT: '8443', ADMIN_PORT: '8443' })).toEqual([
+      "ADMIN_PORT (8443) must differ from PORT: monitoring never shares the gateways' TLS port",
+    ])
+    expect(problemsOf({ ADMIN_PORT: '70000' })).toEqual(['ADMIN_PORT: must be a whole number from 0 to 65535, got "70000"'])
+    expect(loadConfig({ EXPIRY_SCAN_HOURS: '0' }, '/srv').expiryScanMs).toBe(0)
   })
 
   it('selects S3 when a bucket is named, path-style when an endpoint is given', () => {

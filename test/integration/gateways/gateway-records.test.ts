@@ -39,11 +39,11 @@ describe('gateway records', () => {
     const held = { cupsCredCrc: 0, tcCredCrc: 0 }
     const ask = async (cupsUri: string) =>
       decodeUpdateInfoResponse(
-        await replica.service.respond(
+        (await replica.service.respond(
           parseUpdateInfoRequest(stationRequest({ router: '16:c001:ff10:a235', cupsUri, ...held })),
           caller,
           { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined },
-        ),
+        )).body,
       )
     expect(first.cups).toBeDefined()
     expect((await ask('https://localhost:8443')).cupsUri).toBe('https://cups2.example.com:8443')
@@ -96,7 +96,7 @@ describe('gateway records', () => {
     await setRecord(storage, { tcUri: 'wss://lns.example.com' })
     const answer = await poll(replica.service, caller, { cups: first.cups })
     expect(answer).toMatchObject({ status: 200, cups: undefined, tc: undefined })
-    expect(replica.metrics.value('invalid_records_total')).toBe(1)
+    expect(await replica.metrics.value('invalid_records_total')).toBe(1)
     await setRecord(storage, { tcUri: 'wss://lns.example.com:8887' })
     expect((await poll(replica.service, caller, { cups: first.cups })).tc).toBeDefined()
   })

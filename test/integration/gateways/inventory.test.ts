@@ -142,7 +142,7 @@ describe('the fleet inventory', () => {
     expect((await poll(replica.service, caller, dropsTc)).tc).toBeDefined() // 3rd send: stuck from now on
     const stuck = await entry()
     expect(stuck?.segments?.tcCredentials).toMatchObject({ sends: 3, stuckUntil: expect.any(String) as unknown })
-    expect(replica.metrics.value('stuck_segments_total', { segment: 'tcCredentials' })).toBe(1)
+    expect(await replica.metrics.value('stuck_segments_total', { segment: 'tcCredentials' })).toBe(1)
     const writes = storage.writes
     const held = await poll(replica.service, caller, dropsTc)
     expect(held).toMatchObject({ status: 200, tc: undefined })

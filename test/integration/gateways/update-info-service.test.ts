@@ -11,7 +11,7 @@ import { CredentialService } from '../../../src/gateways/credential-service'
 import { GatewayRegistry } from '../../../src/gateways/gateway-registry'
 import { LastAuthentications } from '../../../src/gateways/last-authentication'
 import { UpdateInfoService } from '../../../src/gateways/update-info-service'
-import { Metrics } from '../../../src/metrics'
+import { PromMetrics } from '../../../src/observability/prom-metrics'
 import { checkClientCertificate } from '../../../src/pki/client-certificate-check'
 import type { CredentialMinter } from '../../../src/pki/credential-minter'
 import type { OpensslCredentialMinter } from '../../../src/pki/openssl-credential-minter'
@@ -49,7 +49,7 @@ describe('UpdateInfoService under faults', () => {
   afterAll(() => pki.remove())
 
   function build(store: BlobStore, options: { minter?: CredentialMinter; deadlineMs?: number; policy?: BootstrapPolicy } = {}) {
-    const metrics = new Metrics()
+    const metrics = new PromMetrics({ processMetrics: false })
     const credentials = new CredentialService({
       store,
       minter: options.minter ?? minter,
@@ -77,10 +77,10 @@ describe('UpdateInfoService under faults', () => {
 
   it('answers everything a new gateway needs when all is well', async () => {
     const { service, metrics } = build(new MemoryBlobStore())
-    const segments = decodeUpdateInfoResponse(await service.respond(request, anonymous, log))
+    const segments = decodeUpdateInfoResponse((await service.respond(request, anonymous, log)).body)
     expect(Object.keys(segments).sort()).toEqual(['cupsCredentials', 'tcCredentials', 'tcUri', 'trailing'])
-    expect(metrics.value('credentials_minted_total', { kind: 'cups' })).toBe(1)
-    expect(metrics.value('credentials_minted_total', { kind: 'tc' })).toBe(1)
+    expect(await metrics.value('credentials_minted_total', { kind: 'cups' })).toBe(1)
+    expect(await metrics.value('credentials_minted_total', { kind: 'tc' })).toBe(1)
   })
 
   it('answers no change and counts it when storage is down', async () => {
@@ -91,8 +91,8 @@ describe('UpdateInfoService under faults', () => {
       list: () => Promise.reject(new StorageUnavailableError('connect ECONNREFUSED')),
     }
     const { service, metrics } = build(down)
-    expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
-    expect(metrics.value('storage_failures_total')).toBe(1)
+    expect((await service.respond(request, anonymous, log)).body).toEqual(NO_CHANGE)
+    expect(await metrics.value('storage_failures_total')).toBe(1)
   })
 
   it('answers no change within the deadline when storage hangs', async () => {
@@ -104,21 +104,21 @@ describe('UpdateInfoService under faults', () => {
     }
     const { service, metrics } = build(hanging, { deadlineMs: 100 })
     const started = Date.now()
-    expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
+    expect((await service.respond(request, anonymous, log)).body).toEqual(NO_CHANGE)
     expect(Date.now() - started).toBeLessThan(1000)
-    expect(metrics.value('deadline_exceeded_total')).toBe(1)
+    expect(await metrics.value('deadline_exceeded_total')).toBe(1)
   })
 
   it('stores no first bundle once the deadline answered "no change", so the gateway can bootstrap later', async () => {
     const store = new MemoryBlobStore()
     const slowMinter: CredentialMinter = { mint: (eui) => delay(300).then(() => minter.mint(eui)) }
     const { service } = build(store, { minter: slowMinter, deadlineMs: 100 })
-    expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
+    expect((await service.respond(request, anonymous, log)).body).toEqual(NO_CHANGE)
     await delay(600)
     expect(await store.list('cups/')).toEqual([])
     // The next contact is an ordinary first contact.
     const { service: patient } = build(store)
-    expect(Object.keys(decodeUpdateInfoResponse(await patient.respond(request, anonymous, log)))).toContain('cupsCredentials')
+    expect(Object.keys(decodeUpdateInfoResponse((await patient.respond(request, anonymous, log)).body))).toContain('cupsCredentials')
   })
 
   it('removes a first bundle whose write landed after the deadline', async () => {
@@ -130,7 +130,7 @@ describe('UpdateInfoService under faults', () => {
       list: (prefix) => inner.list(prefix),
     }
     const { service } = build(slowPuts, { deadlineMs: 150 })
-    expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
+    expect((await service.respond(request, anonymous, log)).body).toEqual(NO_CHANGE)
     await delay(800)
     expect(await inner.list('cups/')).toEqual([])
   })
@@ -143,11 +143,11 @@ describe('UpdateInfoService under faults', () => {
     const store = new MemoryBlobStore()
     const { service, metrics } = build(store, { minter: cupsFails })
     // No CUPS bundle: no TC key and no TC URI either, so the station keeps polling instead of failing at the LNS.
-    expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
-    expect(metrics.value('mint_failures_total')).toBe(1)
+    expect((await service.respond(request, anonymous, log)).body).toEqual(NO_CHANGE)
+    expect(await metrics.value('mint_failures_total')).toBe(1)
     expect(await store.list('cups/')).toEqual([])
     // Once CUPS minting works again the gateway gets everything in one answer.
-    const segments = decodeUpdateInfoResponse(await service.respond(request, anonymous, log))
+    const segments = decodeUpdateInfoResponse((await service.respond(request, anonymous, log)).body)
     expect(Object.keys(segments).sort()).toEqual(['cupsCredentials', 'tcCredentials', 'tcUri', 'trailing'])
   })
 
@@ -156,7 +156,7 @@ describe('UpdateInfoService under faults', () => {
     const tcSlow: CredentialMinter = { mint: (eui) => (++calls === 2 ? delay(400) : Promise.resolve()).then(() => minter.mint(eui)) }
     const store = new MemoryBlobStore()
     const { service } = build(store, { minter: tcSlow, deadlineMs: 200 })
-    expect(await service.respond(request, anonymous, log)).toEqual(NO_CHANGE)
+    expect((await service.respond(request, anonymous, log)).body).toEqual(NO_CHANGE)
     await delay(700)
     // Neither bundle stays: the station got neither, and its next anonymous contact must still be a first contact.
     expect(await store.list('cups/')).toEqual([])
@@ -167,7 +167,7 @@ describe('UpdateInfoService under faults', () => {
     const { service } = build(new CachedBlobStore(shared, 60_000), { policy: 'registered' })
     await expect(service.respond(request, anonymous, log)).rejects.toMatchObject({ statusCode: 404 })
     await shared.put(`cups/${request.eui}/gateway.json`, Buffer.from('{}'))
-    const segments = decodeUpdateInfoResponse(await service.respond(request, anonymous, log))
+    const segments = decodeUpdateInfoResponse((await service.respond(request, anonymous, log)).body)
     expect(segments.cupsCredentials).toBeDefined()
   })
 

@@ -416,6 +416,7 @@ function startServerProcess(home: string, tmpdir: string, engine: 'openssl' | 'n
       TS_NODE_PROJECT: path.join(repoRoot, 'tsconfig.json'),
       HOST: '127.0.0.1',
       PORT: '0',
+      ADMIN_PORT: '0',
       CERT_PATH: path.join(home, 'certs'),
       DATA_DIR: path.join(home, 'data'),
       TC_URI: 'wss://localhost:8887',

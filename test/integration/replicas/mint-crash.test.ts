@@ -174,6 +174,7 @@ describe('a server process killed in the middle of minting', () => {
         TS_NODE_PROJECT: path.join(repoRoot, 'tsconfig.json'),
         HOST: '127.0.0.1',
         PORT: '0',
+        ADMIN_PORT: '0',
         CERT_PATH: path.join(dir, 'certs'),
         DATA_DIR: dataDir,
         TC_URI,

@@ -281,7 +281,7 @@ function describeReplicaRace(name: string, backend: Backend): void {
       })
     })
 
-    it('lets the conditional write decide: one winning mint per gateway and kind, and the replicas really raced', () => {
+    it('lets the conditional write decide: one winning mint per gateway and kind, and the replicas really raced', async () => {
       const { replicas: both } = state()
       const entries = both.flatMap((replica) => logEntries(replica))
       // Every winning write is audited once; a second winner for the same gateway and kind would show up here.
@@ -298,8 +298,8 @@ function describeReplicaRace(name: string, backend: Backend): void {
         const own = logEntries(replica)
         expect(own.some((e) => e.audit === 'credential-minted'), 'a replica that never won').toBe(true)
         expect(own.some((e) => isLostRace(e)), 'a replica that never lost').toBe(true)
-        expect(replica.metrics.value('storage_failures_total')).toBe(0)
-        expect(replica.metrics.value('deadline_exceeded_total')).toBe(0)
+        expect(await replica.metrics.value('storage_failures_total')).toBe(0)
+        expect(await replica.metrics.value('deadline_exceeded_total')).toBe(0)
       }
     })
 

@@ -8,13 +8,12 @@
 // radosgw is unreachable; without CI it skips with a message.
 import { execFile } from 'node:child_process'
 import { readFile, mkdtemp, rm } from 'node:fs/promises'
-import https from 'node:https'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 
 import type { S3Client } from '@aws-sdk/client-s3'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 
 import { formatId6 } from '../../../src/cups/router-id'
 import { createS3Client } from '../../../src/storage/s3-blob-store'
@@ -27,6 +26,7 @@ import { startTestServer } from '../../support/test-server'
 import type { TestServer } from '../../support/test-server'
 import { isReachable, RADOSGW, radosgwGate } from '../../support/radosgw'
 import { freePort } from '../../support/free-port'
+import { adminGet } from '../../support/admin-get'
 
 const { endpoint, accessKeyId, secretAccessKey } = RADOSGW
 const { reachable: up, enabled } = radosgwGate('the storage outage suite')
@@ -43,23 +43,14 @@ const NO_CHANGE = Buffer.alloc(14)
 
 const run = promisify(execFile)
 
+/** update-info answers by outcome, from the latency histogram's counts. */
+const outcomeCount = (text: string, outcome: string): number => counter(text, `cups_update_info_duration_seconds_count{outcome="${outcome}"}`)
+const answered200 = (text: string): number => outcomeCount(text, 'updated') + outcomeCount(text, 'no_change')
+const answeredOtherThan200 = (text: string): number =>
+  ['bad_request', 'forbidden', 'not_registered', 'error'].reduce((sum, outcome) => sum + outcomeCount(text, outcome), 0)
 
-function getMetrics(server: TestServer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const request = https.get(
-      { host: '127.0.0.1', port: server.port, servername: 'localhost', path: '/metrics', ca: server.caPem, agent: false },
-      (response) => {
-        let text = ''
-        response.setEncoding('utf8')
-        response.on('data', (chunk: string) => (text += chunk))
-        response.on('end', () => {
-          resolve(text)
-        })
-        response.on('error', reject)
-      },
-    )
-    request.on('error', reject)
-  })
+async function getMetrics(server: TestServer): Promise<string> {
+  return (await adminGet(server.adminPort, '/metrics')).body
 }
 
 /** One counter series from the Prometheus text, 0 when absent. */
@@ -99,6 +90,10 @@ describe.skipIf(!enabled)('storage outage on radosgw', () => {
   const srv = (): TestServer => {
     if (server === undefined) throw new Error('the server did not start (see the first failure)')
     return server
+  }
+  const readyz = async (): Promise<{ status: number; json: { status: string; checks: Record<string, string> } }> => {
+    const response = await adminGet(srv().adminPort, '/readyz')
+    return { status: response.status, json: JSON.parse(response.body) as { status: string; checks: Record<string, string> } }
   }
   const newStation = async (eui: string): Promise<StationSimulator> => {
     const station = new StationSimulator({ router: formatId6(eui), home: path.join(srv().dir, 'stations', eui) })
@@ -187,7 +182,10 @@ describe.skipIf(!enabled)('storage outage on radosgw', () => {
   it('provisions a gateway while storage is up', async () => {
     provisionedStation = await newStation(provisioned)
     await expectProvisions(provisionedStation, provisioned)
-    expect(srv().metrics.value('storage_failures_total')).toBe(0)
+    expect(await srv().metrics.value('storage_failures_total')).toBe(0)
+    const ready = await readyz()
+    expect(ready.status).toBe(200)
+    expect(ready.json).toEqual({ status: 'ready', checks: { storage: 'ok', pki: 'ok', shutdown: 'ok' } })
   })
 
   it('answers 200 "no change" within the bound while radosgw is stopped, and logs and counts every failure', async () => {
@@ -201,14 +199,18 @@ describe.skipIf(!enabled)('storage outage on radosgw', () => {
     // A second round: the failure is not a one-off that the first request used up.
     await expectNoChangeInTime(newcomerStation, newcomer)
 
+    // The last answer is counted once it has gone out, which may trail the client by a moment.
+    await vi.waitFor(async () => {
+      expect(answered200(await getMetrics(srv()))).toBe(5)
+    })
     const metricsAfter = await getMetrics(srv())
     const failures = (text: string): number =>
       counter(text, 'cups_storage_failures_total') + counter(text, 'cups_deadline_exceeded_total')
     expect(failures(metricsAfter) - failures(metricsBefore)).toBeGreaterThanOrEqual(3)
-    expect(srv().metrics.value('storage_failures_total')).toBeGreaterThanOrEqual(3)
+    expect(await srv().metrics.value('storage_failures_total')).toBeGreaterThanOrEqual(3)
     // Never 5xx: every update-info answer so far was a 200.
-    expect(metricsAfter).not.toMatch(/cups_update_info_requests_total\{status="(?!200")\d+"\}/)
-    expect(counter(metricsAfter, 'cups_update_info_requests_total{status="200"}')).toBe(5)
+    expect(answeredOtherThan200(metricsAfter)).toBe(0)
+    expect(answered200(metricsAfter)).toBe(5)
     for (const eui of [newcomer, provisioned]) {
       const lines = errorLines(eui)
       expect(lines.length, `no error logged for ${eui}`).toBeGreaterThanOrEqual(1)
@@ -216,9 +218,25 @@ describe.skipIf(!enabled)('storage outage on radosgw', () => {
     }
   })
 
+  it('is unready while radosgw is stopped: /readyz answers 503 naming the storage, and cups_ready is 0', async () => {
+    // Past the one second a readiness report is reused for.
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    const unready = await readyz()
+    expect(unready.status).toBe(503)
+    expect(unready.json.status).toBe('unready')
+    expect(unready.json.checks.storage).toMatch(/s3 storage|no answer within/)
+    expect(unready.json.checks.pki).toBe('ok')
+    expect(counter(await getMetrics(srv()), 'cups_ready')).toBe(0)
+    // Alive all the same: a restart would not bring the storage back.
+    expect((await adminGet(srv().adminPort, '/healthz')).status).toBe(200)
+  })
+
   it('serves again once radosgw is back, without a restart: the new gateway provisions and converges', async () => {
     const portBefore = srv().port
     await gateway('start-gateway')
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    expect((await readyz()).status).toBe(200)
+    expect(counter(await getMetrics(srv()), 'cups_ready')).toBe(1)
     await expectProvisions(newcomerStation, newcomer)
     const { result } = await timedContact(provisionedStation)
     expect(result.status).toBe(200)
@@ -232,7 +250,7 @@ describe.skipIf(!enabled)('storage outage on radosgw', () => {
   })
 
   it('answers 200 "no change" within the bound while radosgw is frozen (slow storage), then recovers', async () => {
-    const failuresBefore = srv().metrics.value('storage_failures_total')
+    const failuresBefore = await srv().metrics.value('storage_failures_total')
     // A second server on the same bucket and CA whose storage calls would wait 5 s: its response deadline answers first.
     const patient = await startTestServer({ ...s3Env, STORAGE_TIMEOUT_MS: '5000', RESPONSE_DEADLINE_MS: String(DEADLINE_MS) }, srv().dir)
     try {
@@ -253,14 +271,14 @@ describe.skipIf(!enabled)('storage outage on radosgw', () => {
         process.kill(pid, 'SIGCONT')
         await provisionedStation.setFile('cups.uri', `https://localhost:${srv().port}`)
       }
-      expect(srv().metrics.value('storage_failures_total') - failuresBefore).toBeGreaterThanOrEqual(2)
+      expect(await srv().metrics.value('storage_failures_total') - failuresBefore).toBeGreaterThanOrEqual(2)
       expect(errorLines(frozenNewcomer).length).toBeGreaterThanOrEqual(1)
-      expect(patient.metrics.value('deadline_exceeded_total')).toBe(1)
+      expect(await patient.metrics.value('deadline_exceeded_total')).toBe(1)
       const deadlineLines = patient.logLines
         .map((line) => JSON.parse(line) as Record<string, unknown>)
         .filter((entry) => entry.level === 40 && entry.eui === provisioned && String(entry.msg).includes('deadline'))
       expect(deadlineLines, 'no warning logged for the deadline').toHaveLength(1)
-      expect(await getMetrics(patient)).not.toMatch(/cups_update_info_requests_total\{status="(?!200")\d+"\}/)
+      expect(answeredOtherThan200(await getMetrics(patient))).toBe(0)
     } finally {
       await patient.stop()
     }
