@@ -4,6 +4,7 @@ import { loadConfig } from './src/config'
 import { ConfigError, StartupError } from './src/errors'
 import { LogDestination } from './src/log-destination'
 import { createLogger } from './src/logger'
+import { routeWarningsToLog } from './src/route-warnings'
 import { startServer } from './src/server'
 
 async function main(): Promise<void> {
@@ -29,7 +30,10 @@ async function main(): Promise<void> {
     process.exitCode = code
     destination.flush(() => process.exit(code))
   }
-  const log = createLogger(config.logLevel, destination)
+  const log = createLogger(config.logLevel, destination, { format: config.logFormat })
+  // Before anything creates the S3 client: its Node version warning and any dependency's console output
+  // become log lines, not raw text in the middle of the JSON.
+  routeWarningsToLog(log)
   try {
     const server = await startServer(config, log, { logLinesDropped: () => destination.dropped })
     const stop = (signal: string): void => {

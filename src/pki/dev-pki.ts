@@ -9,8 +9,21 @@ export const DEV_PKI_FILES = ['ca.crt', 'ca.key', 'cups.crt', 'cups.key'] as con
 
 export const DEV_CA_COMMON_NAME = 'CUPS Development CA (NOT FOR PRODUCTION)'
 
+/** What the warning carries besides its message: one JSON line in production logs, a few lines when pretty. */
+export interface DevPkiWarning {
+  readonly devPki: true
+  readonly certPath: string
+  readonly files: string
+  readonly serverNames: string
+  readonly forProduction: string
+  readonly stationCupsTrust: string
+  readonly stationCupsUri: string
+}
+
 /** A plain function, or anything pino-shaped (a pino Logger fits). */
-export type DevPkiLog = ((message: string) => void) | { warn(message: string): void; info(message: string): void }
+export type DevPkiLog =
+  | ((message: string, fields?: DevPkiWarning) => void)
+  | { warn(fields: DevPkiWarning, message: string): void; info(message: string): void }
 
 export interface EnsureDevPkiOptions {
   /** Extra DNS names for the server certificate, besides localhost and 127.0.0.1. */
@@ -169,24 +182,26 @@ function serverConfig(dnsNames: readonly string[], ipAddresses: readonly string[
   ].join('\n')
 }
 
-function generatedWarning(dir: string, dnsNames: readonly string[], ipAddresses: readonly string[], port?: number): string {
+function generatedWarning(
+  dir: string,
+  dnsNames: readonly string[],
+  ipAddresses: readonly string[],
+  port?: number,
+): { message: string; fields: DevPkiWarning } {
   const caFile = path.join(dir, 'ca.crt')
-  const rule = '!'.repeat(78)
-  return [
-    rule,
-    'DEVELOPMENT PKI GENERATED: NOT FOR PRODUCTION',
-    `A throwaway CA and server certificate were written to ${dir}:`,
-    `  ca.crt, ca.key      "${DEV_CA_COMMON_NAME}", 10 years; signs gateway credentials`,
-    '  cups.crt, cups.key  this server\'s TLS identity, ~825 days',
-    `  server names        ${[...dnsNames.map((n) => `DNS:${n}`), ...ipAddresses.map((ip) => `IP:${ip}`)].join(', ')}`,
-    'Anyone holding ca.key can mint credentials this server accepts. For production, put your own',
-    'ca.crt, ca.key, cups.crt and cups.key there instead.',
-    'To point a Basics Station at this server, give it the CA as cups.trust (DER or PEM both work):',
-    `  openssl x509 -in ${caFile} -outform DER -out cups.trust     (or: cp ${caFile} cups.trust)`,
-    `  echo 'https://localhost:${port ?? '<port>'}' > cups.uri`,
-    'The station checks DNS names only: use a host from the DNS list above in cups.uri.',
-    rule,
-  ].join('\n')
+  return {
+    message: `DEVELOPMENT PKI generated in ${dir}: NOT FOR PRODUCTION (anyone holding its ca.key can mint credentials this server accepts)`,
+    fields: {
+      devPki: true,
+      certPath: dir,
+      files: `ca.crt + ca.key: ${DEV_CA_COMMON_NAME}, 10 years, signs gateway credentials; cups.crt + cups.key: this server's TLS identity, ~825 days`,
+      serverNames: [...dnsNames.map((name) => `DNS:${name}`), ...ipAddresses.map((ip) => `IP:${ip}`)].join(', '),
+      forProduction: `put your own ca.crt, ca.key, cups.crt and cups.key in ${dir} instead`,
+      stationCupsTrust: `openssl x509 -in ${caFile} -outform DER -out cups.trust (PEM works too: cp ${caFile} cups.trust)`,
+      // The station's mbedTLS matches DNS SANs only.
+      stationCupsUri: `https://localhost:${port ?? '<port>'} (or another DNS name above: the station checks DNS names only)`,
+    },
+  }
 }
 
 function info(log: DevPkiLog, message: string): void {
@@ -194,7 +209,7 @@ function info(log: DevPkiLog, message: string): void {
   else log.info(message)
 }
 
-function warn(log: DevPkiLog, message: string): void {
-  if (typeof log === 'function') log(message)
-  else log.warn(message)
+function warn(log: DevPkiLog, { message, fields }: { message: string; fields: DevPkiWarning }): void {
+  if (typeof log === 'function') log(message, fields)
+  else log.warn(fields, message)
 }

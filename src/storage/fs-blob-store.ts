@@ -335,7 +335,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   #unusable(key: string, reason: string, stats: Stats | undefined): StoredBlob {
-    this.#log?.warn({ key, reason }, 'fs storage: object unusable, read as empty')
+    this.#log?.warn({ objectKey: key, reason }, 'fs storage: object unusable, read as empty')
     return { body: Buffer.alloc(0), etag: unusableEtag(reason, stats), unusable: reason }
   }
 

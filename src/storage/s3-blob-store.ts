@@ -229,7 +229,7 @@ export class S3BlobStore implements BlobStore {
 
   #unusable(key: string, etag: string, size: number): StoredBlob {
     const reason = `is ${size} bytes, over the ${this.#maxBytes}-byte cap`
-    this.#log?.warn({ key, reason }, 's3 storage: object unusable, read as empty')
+    this.#log?.warn({ objectKey: key, reason }, 's3 storage: object unusable, read as empty')
     return { body: Buffer.alloc(0), etag, unusable: reason }
   }
 

@@ -5,14 +5,23 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEV_CA_COMMON_NAME, DEV_PKI_FILES, ensureDevPki } from '../../../src/pki/dev-pki'
+import type { DevPkiWarning } from '../../../src/pki/dev-pki'
 import { opensslCheck } from '../../support/openssl-cli'
 
 const DAY_MS = 86_400_000
 
 
-function collectingLog(): { messages: string[]; log: (message: string) => void } {
+function collectingLog(): { messages: string[]; fields: DevPkiWarning[]; log: (message: string, fields?: DevPkiWarning) => void } {
   const messages: string[] = []
-  return { messages, log: (message) => messages.push(message) }
+  const fields: DevPkiWarning[] = []
+  return {
+    messages,
+    fields,
+    log: (message, details) => {
+      messages.push(message)
+      if (details !== undefined) fields.push(details)
+    },
+  }
 }
 
 let root: string
@@ -108,14 +117,21 @@ describe('ensureDevPki on an empty directory', () => {
     }
   })
 
-  it('logs one loud warning with the location and how to hand the CA to a station, and no key material', () => {
-    const warning = logged.messages.find((message) => message.includes('NOT FOR PRODUCTION'))
-    expect(warning).toBeDefined()
-    expect(warning).toContain(certPath)
-    expect(warning).toContain(`openssl x509 -in ${file('ca.crt')} -outform DER -out cups.trust`)
-    expect(warning).toContain('https://localhost:6040')
-    expect(warning).toContain('DNS:127.0.0.1')
-    for (const message of logged.messages) expect(message).not.toMatch(/PRIVATE KEY|BEGIN/)
+  it('logs one loud warning: a message that reads on its own, and fields saying where, what, and how to use it', () => {
+    const warnings = logged.messages.filter((message) => message.includes('NOT FOR PRODUCTION'))
+    expect(warnings).toEqual([`DEVELOPMENT PKI generated in ${certPath}: NOT FOR PRODUCTION (anyone holding its ca.key can mint credentials this server accepts)`])
+    expect(logged.fields).toHaveLength(1)
+    const fields = logged.fields[0]
+    expect(fields).toMatchObject({ devPki: true, certPath })
+    expect(fields?.files).toContain(DEV_CA_COMMON_NAME)
+    expect(fields?.serverNames).toBe('DNS:localhost, DNS:127.0.0.1, DNS:cups.example.test, DNS:10.0.0.5, IP:127.0.0.1, IP:10.0.0.5')
+    expect(fields?.forProduction).toBe(`put your own ca.crt, ca.key, cups.crt and cups.key in ${certPath} instead`)
+    expect(fields?.stationCupsTrust).toContain(`openssl x509 -in ${file('ca.crt')} -outform DER -out cups.trust`)
+    expect(fields?.stationCupsUri).toMatch(/^https:\/\/localhost:6040 /)
+    // Every line a log pipeline sees stays one line.
+    for (const text of [...logged.messages, ...Object.values(fields ?? {}).map(String)]) {
+      expect(text).not.toMatch(/PRIVATE KEY|BEGIN|\n/)
+    }
   })
 })
 
@@ -147,16 +163,18 @@ describe('ensureDevPki on a partial set', () => {
 })
 
 describe('ensureDevPki with a pino-shaped logger and bad names', () => {
-  it('sends progress to info and the banner to warn', async () => {
+  it('sends progress to info and the banner to warn, as pino is called: fields first, then the message', async () => {
     const info: string[] = []
-    const warn: string[] = []
+    const warn: [DevPkiWarning, string][] = []
     const dir = path.join(root, 'pino-shaped')
-    const outcome = await ensureDevPki(dir, { log: { info: (m) => info.push(m), warn: (m) => warn.push(m) } })
+    const log = { info: (message: string) => info.push(message), warn: (fields: DevPkiWarning, message: string) => warn.push([fields, message]) }
+    const outcome = await ensureDevPki(dir, { log })
     expect(outcome).toBe('generated')
     expect(info).toHaveLength(1)
     expect(warn).toHaveLength(1)
-    expect(warn[0]).toContain('NOT FOR PRODUCTION')
-    expect(warn[0]).toContain('https://localhost:<port>')
+    expect(warn[0]?.[1]).toMatch(/^DEVELOPMENT PKI generated in .*: NOT FOR PRODUCTION/)
+    expect(warn[0]?.[0]).toMatchObject({ devPki: true, certPath: dir })
+    expect(warn[0]?.[0].stationCupsUri).toMatch(/^https:\/\/localhost:<port> /)
   })
 
   it('refuses a name that could break the OpenSSL config before writing anything', async () => {

@@ -155,7 +155,7 @@ describe('FsBlobStore on the filesystem', () => {
       expect(got?.unusable).toMatch(reason)
       expect(got?.etag).toMatch(/^unusable-[0-9a-f]{16}$/)
       expect(warn).toHaveBeenCalledTimes(1)
-      expect(warn).toHaveBeenCalledWith({ key, reason: got?.unusable }, expect.any(String))
+      expect(warn).toHaveBeenCalledWith({ objectKey: key, reason: got?.unusable }, expect.any(String))
       expect((await capped.get(key))?.etag).toBe(got?.etag)
       if (got === undefined) throw new Error(`${key} read as absent`)
       return got

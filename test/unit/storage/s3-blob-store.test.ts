@@ -97,7 +97,7 @@ describe('S3BlobStore.get size cap', () => {
     expect(got).toEqual({ body: Buffer.alloc(0), etag: 'big', unusable: 'is 5 bytes, over the 4-byte cap' })
     expect(transformToByteArray).not.toHaveBeenCalled()
     expect(destroy).toHaveBeenCalledOnce()
-    expect(warn).toHaveBeenCalledWith({ key: KEY, reason: got?.unusable }, expect.any(String))
+    expect(warn).toHaveBeenCalledWith({ objectKey: KEY, reason: got?.unusable }, expect.any(String))
   })
 
   it('an object of exactly the cap is read', async () => {
