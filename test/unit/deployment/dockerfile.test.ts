@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 
-const root = path.resolve(__dirname, '../..')
+const root = path.resolve(__dirname, '../../..')
 const read = (file: string): string => readFileSync(path.join(root, file), 'utf8')
 
 describe('deployment files', () => {
@@ -38,7 +38,7 @@ describe('deployment files', () => {
 
   it('documents every variable docker-compose.yml reads in .env.example', () => {
     const documented = new Set([...read('.env.example').matchAll(/^([A-Z0-9_]+)=/gm)].map((match) => match[1]))
-    const used = [...read('docker-compose.yml').matchAll(/\$\{([A-Z0-9_]+)/g)].map((match) => match[1])
+    const used = ['docker-compose.yml', 'docker-compose.filesystem.yml'].flatMap((file) => [...read(file).matchAll(/\$\{([A-Z0-9_]+)/g)].map((match) => match[1]))
     expect(used.length).toBeGreaterThan(0)
     for (const variable of used) expect(documented.has(variable), variable).toBe(true)
   })
