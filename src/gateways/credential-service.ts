@@ -104,6 +104,8 @@ export interface EnsureContext {
   readonly anonymous?: boolean | undefined
   /** False: serve an expiring bundle as it is this time (the request could not record what it authenticated with). */
   readonly renew?: boolean | undefined
+  /** The request's logger, so audit lines carry its request id; the service's own otherwise (the CLI). */
+  readonly log?: Logger | undefined
 }
 
 /** What a usable stored blob holds, as far as renewal decisions go. */
@@ -196,7 +198,7 @@ export class CredentialService {
       // out there, so renewing it stays that tool's job. Said once per stored copy.
       if (!inspection.expiryReported) {
         inspection.expiryReported = true
-        this.options.log.warn({ eui, kind, notAfter: notAfter.toISOString() }, 'a bundle another CA issued expires soon; not renewed here')
+        this.logOf(context).warn({ eui, kind, notAfter: notAfter.toISOString() }, 'a bundle another CA issued expires soon; not renewed here')
       }
       return { do: 'serve', bundle: stored.body, reason: `${expiry}, but another CA issued it: renewing it is that CA's job` }
     }
@@ -266,7 +268,7 @@ export class CredentialService {
   ): Promise<Buffer | undefined> {
     return this.minting.run(`${kind}:${eui}`, () =>
       this.store(kind, eui, bundle, stored, { ...context, first: stored === undefined }, () => {
-        this.options.log.info(
+        this.logOf(context).info(
           { audit: 'credential-set', eui, kind, why: 'record', crc: crc32(bundle), length: bundle.length },
           'stored the gateway credential its record determines',
         )
@@ -286,7 +288,7 @@ export class CredentialService {
       const { certificate, key } = splitCredentialBlob(stored.body)
       const blob = buildCredentialBlob({ trust, certificate, privateKey: key })
       return this.store(kind, eui, blob, stored, context, () => {
-        this.options.log.info(
+        this.logOf(context).info(
           { audit: 'credential-rewrapped', eui, kind, why: 'trust-changed', crc: crc32(blob), length: blob.length },
           'rebuilt gateway credential with the new trust certificate',
         )
@@ -324,7 +326,7 @@ export class CredentialService {
     const first = previous === undefined || why === 'no-identity'
     return this.store(kind, eui, blob, previous, { ...context, first }, () => {
       this.options.metrics?.increment('credentials_minted_total', { kind })
-      this.options.log.info(
+      this.logOf(context).info(
         {
           audit: 'credential-minted',
           eui,
@@ -352,10 +354,12 @@ export class CredentialService {
     eui: string,
     blob: Buffer,
     previous: StoredBlob | undefined,
-    { signal, onWritten, beforeWrite, afterWrite, anonymous, first = false }: EnsureContext & { readonly first?: boolean },
+    context: EnsureContext & { readonly first?: boolean },
     onStored: () => void,
   ): Promise<Buffer | undefined> {
-    const { store, keyFor, log } = this.options
+    const { signal, onWritten, beforeWrite, afterWrite, anonymous, first = false } = context
+    const { store, keyFor } = this.options
+    const log = this.logOf(context)
     const key = keyFor(kind, eui)
     signal?.throwIfAborted()
     await beforeWrite?.()
@@ -366,7 +370,7 @@ export class CredentialService {
       if (!(err instanceof PreconditionFailedError)) throw err
       // Another replica (or tool) wrote first: everyone serves the stored winner, so the gateway never flaps.
       log.info({ eui, kind }, 'lost credential write race; serving the stored bundle')
-      if (anonymous === true && first) this.logShared(kind, eui)
+      if (anonymous === true && first) this.logShared(kind, eui, context)
       const winner = await this.stored(kind, eui, { fresh: true })
       return winner !== undefined && this.inspect(kind, eui, winner.body) !== undefined ? winner.body : undefined
     }
@@ -385,11 +389,15 @@ export class CredentialService {
 
   /** An anonymous caller joins a first mint already under way for this gateway. */
   private auditShared(kind: CredentialKind, eui: string, context: EnsureContext): void {
-    if (context.anonymous === true && this.minting.has(`${kind}:${eui}`)) this.logShared(kind, eui)
+    if (context.anonymous === true && this.minting.has(`${kind}:${eui}`)) this.logShared(kind, eui, context)
   }
 
-  private logShared(kind: CredentialKind, eui: string): void {
-    this.options.log.warn(
+  private logOf(context: EnsureContext): Logger {
+    return context.log ?? this.options.log
+  }
+
+  private logShared(kind: CredentialKind, eui: string, context: EnsureContext): void {
+    this.logOf(context).warn(
       { audit: 'first-identity-shared', eui, kind },
       'a caller who proved nothing gets the first identity another concurrent request created (a retry, or a race for trust on first use)',
     )

@@ -265,6 +265,7 @@ export class UpdateInfoService {
       anonymous: access.proof === 'bootstrap',
       // Renewing while the certificate it replaces is not on record could strand a gateway that misses the answer.
       renew: recorded,
+      log,
     }
     // What TC bundle was there before this request wrote anything (for undoing an abandoned first identity).
     work.onTcSeen?.((await credentials.stored('tc', eui).catch(() => undefined))?.etag)

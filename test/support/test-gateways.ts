@@ -113,6 +113,7 @@ export async function poll(
   service: UpdateInfoService,
   caller: Caller,
   held: { cups?: Buffer | undefined; tc?: Buffer | undefined; tcUri?: string } = {},
+  requestLog: Logger = log,
 ): Promise<Poll> {
   const request = parseUpdateInfoRequest(
     stationRequest({
@@ -123,7 +124,7 @@ export async function poll(
     }),
   )
   try {
-    const segments = decodeUpdateInfoResponse((await service.respond(request, caller, log)).body)
+    const segments = decodeUpdateInfoResponse((await service.respond(request, caller, requestLog)).body)
     return { status: 200, cups: segments.cupsCredentials, tc: segments.tcCredentials }
   } catch (err) {
     return { status: (err as { statusCode?: number }).statusCode ?? 500, error: (err as Error).message }

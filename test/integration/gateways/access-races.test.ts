@@ -101,7 +101,8 @@ describe('access under caches and races (a 30 s read cache per replica, a revoke
     const log = { info: () => undefined, debug: () => undefined, error: () => undefined, warn: (fields: unknown) => audits.push(fields) }
     const a = makeReplica(storage, pki, { log: log as never })
     const b = mode === 'one replica' ? a : makeReplica(storage, pki, { log: log as never })
-    const [first, second] = await Promise.all([poll(a.service, anonymous), poll(b.service, anonymous)])
+    // The audit line goes to the request's log (it carries the request id).
+    const [first, second] = await Promise.all([poll(a.service, anonymous, {}, log as never), poll(b.service, anonymous, {}, log as never)])
     // Replicas agree on one identity (a station retrying on another replica must converge)...
     expect(first.cups).toBeDefined()
     expect(second.cups?.equals(first.cups ?? Buffer.alloc(0))).toBe(true)

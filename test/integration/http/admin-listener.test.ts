@@ -145,6 +145,10 @@ describe('the admin listener', () => {
     const ids = updateInfo.map((entry) => String(entry.reqId))
     expect(new Set(ids).size).toBe(ids.length)
     for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{8}-[0-9a-z]+$/)
+    // The lines a request causes carry its id: the mint and the delivery both belong to the provisioning request.
+    const audit = lines(server).filter((entry) => entry.audit === 'credential-minted' || entry.audit === 'credential-delivered')
+    expect(audit.length).toBeGreaterThanOrEqual(2)
+    for (const entry of audit) expect(entry, String(entry.audit)).toMatchObject({ reqId: provisioning?.reqId, eui: EUI })
   })
 
   it('finds the soonest gateway certificate in storage when it scans (at start, then every EXPIRY_SCAN_HOURS)', async () => {
