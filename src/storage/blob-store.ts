@@ -1,4 +1,5 @@
 // The storage port: a small key/value blob store with ETags and conditional writes (S3 semantics).
+import type { Readable } from 'node:stream'
 
 export interface StoredBlob {
   readonly body: Buffer
@@ -13,6 +14,13 @@ export interface StoredBlob {
 
 /** The default read cap of the adapters that have one: bundles and gateway.json are a few KB. */
 export const DEFAULT_MAX_OBJECT_BYTES = 64 * 1024
+
+/** A large object opened for reading: its bytes arrive as they are read from storage. */
+export interface ObjectStream {
+  readonly stream: Readable
+  /** The object's size as storage reports it; the stream may still end short (a broken connection). */
+  readonly length: number
+}
 
 export interface PutCondition {
   /** '*' = create only: fail with PreconditionFailedError if the key exists. */
@@ -40,4 +48,10 @@ export interface BlobStore {
    * when it is absent. Optional: only `cups-server doctor` asks, to compare this host's clock with the storage's.
    */
   modifiedAt?(key: string): Promise<Date | undefined>
+  /**
+   * A large object (a firmware update) as a stream, without the size cap of get(); undefined when absent or not a
+   * regular object. Optional for test doubles; every adapter here has it. The caller checks what it reads (the
+   * firmware manifest's size and sha256): storage can change under a stream.
+   */
+  openRead?(key: string): Promise<ObjectStream | undefined>
 }

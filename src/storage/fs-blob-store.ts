@@ -27,7 +27,7 @@ import { dirname, join, resolve, sep } from 'node:path'
 
 import { PreconditionFailedError, StorageUnavailableError } from '../errors'
 import type { Logger } from '../logger'
-import { type BlobStore, DEFAULT_MAX_OBJECT_BYTES, type PutCondition, type StoredBlob } from './blob-store'
+import { type BlobStore, DEFAULT_MAX_OBJECT_BYTES, type ObjectStream, type PutCondition, type StoredBlob } from './blob-store'
 import { compareKeys } from './storage-keys'
 
 export interface FsBlobStoreOptions {
@@ -227,6 +227,31 @@ export class FsBlobStore implements BlobStore {
         throw unavailable('delete', key, err)
       }
     })
+  }
+
+  async openRead(key: string): Promise<ObjectStream | undefined> {
+    const path = this.#pathOf(key)
+    let handle: FileHandle
+    try {
+      handle = await open(path, READ_FLAGS)
+    } catch (err) {
+      // Absent, or not a file we may open (a symlink, a socket): nothing to stream either way.
+      if (isAbsent(err) || REFUSED_BY_OPEN.has(errnoCode(err) ?? '')) return undefined
+      throw unavailable('get', key, err)
+    }
+    try {
+      const [stats, dirProblem] = await Promise.all([handle.stat(), this.#dirProblem(key)])
+      if (!stats.isFile() || dirProblem !== undefined) {
+        await handle.close()
+        return undefined
+      }
+      // The open descriptor keeps reading the file it opened, even if a put renames a new one into place.
+      return { stream: handle.createReadStream({ autoClose: true, highWaterMark: 64 * 1024 }), length: stats.size }
+    } catch (err) {
+      await handle.close().catch(() => undefined)
+      if (isAbsent(err)) return undefined
+      throw unavailable('get', key, err)
+    }
   }
 
   async modifiedAt(key: string): Promise<Date | undefined> {

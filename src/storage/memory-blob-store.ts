@@ -1,8 +1,9 @@
 // Owns the in-memory BlobStore: a Map for tests and single-process experiments, same semantics as S3.
 import { createHash } from 'node:crypto'
+import { Readable } from 'node:stream'
 
 import { PreconditionFailedError } from '../errors'
-import type { BlobStore, PutCondition, StoredBlob } from './blob-store'
+import type { BlobStore, ObjectStream, PutCondition, StoredBlob } from './blob-store'
 import { compareKeys } from './storage-keys'
 
 /** Keeps every body in a Map; buffers are copied in and out so callers can never alias stored bytes. */
@@ -25,6 +26,13 @@ export class MemoryBlobStore implements BlobStore {
     const etag = createHash('md5').update(body).digest('hex')
     this.#blobs.set(key, { body: Buffer.from(body), etag })
     return Promise.resolve({ etag })
+  }
+
+  openRead(key: string): Promise<ObjectStream | undefined> {
+    const blob = this.#blobs.get(key)
+    if (blob === undefined) return Promise.resolve(undefined)
+    const body = Buffer.from(blob.body)
+    return Promise.resolve({ stream: Readable.from([body], { objectMode: false }), length: body.length })
   }
 
   delete(key: string): Promise<void> {

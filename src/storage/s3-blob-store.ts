@@ -30,7 +30,8 @@ import {
 
 import { PreconditionFailedError, StorageUnavailableError } from '../errors'
 import type { Logger } from '../logger'
-import { type BlobStore, DEFAULT_MAX_OBJECT_BYTES, type PutCondition, type StoredBlob } from './blob-store'
+import { Readable } from 'node:stream'
+import { type BlobStore, DEFAULT_MAX_OBJECT_BYTES, type ObjectStream, type PutCondition, type StoredBlob } from './blob-store'
 import { compareKeys } from './storage-keys'
 
 export interface S3BlobStoreOptions {
@@ -41,6 +42,11 @@ export interface S3BlobStoreOptions {
   readonly maxObjectBytes?: number
   /** Where unusable objects are reported (key and reason, never contents). */
   readonly log?: Pick<Logger, 'warn'>
+  /**
+   * Socket idle time allowed while a stream from openRead waits for its reader (a station on a slow link pulls a
+   * firmware update at its own pace). Default 120 s, above the station's own 60 s per chunk.
+   */
+  readonly streamIdleMs?: number
 }
 
 export interface S3ClientOptions {
@@ -123,12 +129,14 @@ export class S3BlobStore implements BlobStore {
   readonly #bucket: string
   readonly #client: Pick<S3Client, 'send'>
   readonly #maxBytes: number
+  readonly #streamIdleMs: number
   readonly #log: Pick<Logger, 'warn'> | undefined
 
   constructor(options: S3BlobStoreOptions) {
     this.#bucket = options.bucket
     this.#client = options.client
     this.#maxBytes = options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES
+    this.#streamIdleMs = options.streamIdleMs ?? 120_000
     this.#log = options.log
   }
 
@@ -190,6 +198,21 @@ export class S3BlobStore implements BlobStore {
       // S3 answers 204 for a missing key; some servers answer 404, which is the same outcome.
       if (isObjectAbsent(s3ErrorFacts(err))) return
       throw this.#unavailable('delete', key, err)
+    }
+  }
+
+  async openRead(key: string): Promise<ObjectStream | undefined> {
+    try {
+      const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }), { requestTimeout: this.#streamIdleMs })
+      const body = out.Body
+      if (!(body instanceof Readable) || out.ContentLength === undefined) {
+        discard(body)
+        throw new Error('GetObject response has no readable body with a ContentLength')
+      }
+      return { stream: body, length: out.ContentLength }
+    } catch (err) {
+      if (isObjectAbsent(s3ErrorFacts(err))) return undefined
+      throw this.#unavailable('get', key, err)
     }
   }
 

@@ -2,13 +2,15 @@
 import { StorageUnavailableError } from '../errors'
 import { secondsSince } from '../observability/metrics'
 import type { Metrics } from '../observability/metrics'
-import type { BlobStore, PutCondition, StoredBlob } from './blob-store'
+import type { BlobStore, ObjectStream, PutCondition, StoredBlob } from './blob-store'
 
 type Operation = 'get' | 'put' | 'delete' | 'list'
 
 /** Sits under the read cache, so it counts real round trips to the storage, not cache hits. */
 export class TimedBlobStore implements BlobStore {
   readonly modifiedAt?: (key: string) => Promise<Date | undefined>
+  /** Times the opening (the round trip to the first byte); the transfer is the reader's. */
+  readonly openRead?: (key: string) => Promise<ObjectStream | undefined>
 
   constructor(
     private readonly inner: BlobStore,
@@ -16,6 +18,8 @@ export class TimedBlobStore implements BlobStore {
   ) {
     const modifiedAt = inner.modifiedAt?.bind(inner)
     if (modifiedAt !== undefined) this.modifiedAt = (key) => this.timed('get', () => modifiedAt(key))
+    const openRead = inner.openRead?.bind(inner)
+    if (openRead !== undefined) this.openRead = (key) => this.timed('get', () => openRead(key))
   }
 
   get(key: string): Promise<StoredBlob | undefined> {
