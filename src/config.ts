@@ -39,6 +39,8 @@ export interface Config {
     readonly tlsHandshakeTimeoutMs: number
     /** A request that takes longer on our side (slow storage, stuck mint) is answered "no change". */
     readonly responseDeadlineMs: number
+    /** A firmware download whose station takes no byte for this long is cut; one that keeps reading never is. */
+    readonly downloadStallMs: number
   }
   readonly tls: {
     /** Directory holding ca.crt, ca.key (gateway CA) and cups.crt, cups.key (our server identity). */
@@ -244,6 +246,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), options: LoadO
       maxConnectionsPerAddress: int('MAX_CONNECTIONS_PER_ADDRESS', 16, 1, 1000000),
       tlsHandshakeTimeoutMs,
       responseDeadlineMs: int('RESPONSE_DEADLINE_MS', 8000, 100, 600000),
+      downloadStallMs: int('DOWNLOAD_STALL_TIMEOUT_MS', 60000, 100, 600000),
     },
     tls: {
       certPath,

@@ -48,16 +48,26 @@ const MAX_UPDATE_BYTES = 0x7fffffff
 /** Encodes the reply; empty strings and zero-length Buffers encode as "no change" (prefer omitting them). */
 export function encodeUpdateInfoResponse(response: UpdateInfoResponse): Buffer {
   const update = response.update ?? Buffer.alloc(0)
-  if (update.length > MAX_UPDATE_BYTES) {
-    throw new EncodingError('UPDATE_TOO_LONG', `update is ${update.length} bytes; the station takes less than 2 GiB`)
+  return Buffer.concat([encodeUpdateInfoHead(response, update.length), update])
+}
+
+/**
+ * Every byte of the reply up to and including updLen, for a reply whose update follows as a stream of exactly
+ * `updateLength` bytes (Content-Length = head + updateLength). `response.update` is ignored.
+ */
+export function encodeUpdateInfoHead(response: Omit<UpdateInfoResponse, 'update'>, updateLength: number): Buffer {
+  if (!Number.isInteger(updateLength) || updateLength < 0 || updateLength > MAX_UPDATE_BYTES) {
+    throw new EncodingError('UPDATE_TOO_LONG', `update is ${String(updateLength)} bytes; the station takes less than 2 GiB`)
   }
+  const updLen = Buffer.alloc(4)
+  updLen.writeUInt32LE(updateLength, 0)
   return Buffer.concat([
     ...segment(1, uriBytes(response.cupsUri, 'cups')),
     ...segment(1, uriBytes(response.tcUri, 'tc')),
     ...segment(2, credentialBytes(response.cupsCredentials, 'cupsCredentials')),
     ...segment(2, credentialBytes(response.tcCredentials, 'tcCredentials')),
-    ...segment(4, signatureBytes(response.signature, update)),
-    ...segment(4, update),
+    ...segment(4, signatureBytes(response.signature, updateLength)),
+    updLen,
   ])
 }
 
@@ -84,10 +94,10 @@ function credentialBytes(blob: Buffer | undefined, field: 'cupsCredentials' | 't
   return blob
 }
 
-function signatureBytes(signature: UpdateInfoResponse['signature'], update: Buffer): Buffer {
+function signatureBytes(signature: UpdateInfoResponse['signature'], updateLength: number): Buffer {
   if (signature === undefined) return Buffer.alloc(0)
   // The station checks a signature only against the update in the same reply; alone it means a planning bug.
-  if (update.length === 0) throw new EncodingError('SIGNATURE_WITHOUT_UPDATE', 'a signature is only sent together with an update')
+  if (updateLength === 0) throw new EncodingError('SIGNATURE_WITHOUT_UPDATE', 'a signature is only sent together with an update')
   const { keyCrc, der } = signature
   if (!Number.isInteger(keyCrc) || keyCrc < 0 || keyCrc > 0xffffffff) {
     throw new EncodingError('BAD_KEY_CRC', 'signature.keyCrc must be an unsigned 32-bit integer')

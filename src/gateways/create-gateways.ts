@@ -8,6 +8,7 @@ import { storageKeys } from '../storage/storage-keys'
 import { CredentialService } from './credential-service'
 import type { CredentialKind, CredentialStore } from './credential-service'
 import { GatewayRegistry } from './gateway-registry'
+import { FirmwareService } from '../firmware/firmware-service'
 import { InventoryRecorder } from './inventory-recorder'
 import { LastAuthentications } from './last-authentication'
 import { UpdateInfoService } from './update-info-service'
@@ -43,6 +44,7 @@ export interface Gateways {
   readonly credentials: CredentialService
   readonly inventory: InventoryRecorder
   readonly lastAuthentications: LastAuthentications
+  readonly firmware: FirmwareService
 }
 
 export function createGateways(options: GatewaysOptions): Gateways {
@@ -61,7 +63,15 @@ export function createGateways(options: GatewaysOptions): Gateways {
     metrics,
   })
   const registry = new GatewayRegistry(store, (eui) => keys(eui).settings, options.allowlist, log)
-  const inventory = new InventoryRecorder({ store, keyFor: (eui) => keys(eui).inventory, rules: config.inventory, log, metrics })
+  const firmware = new FirmwareService({ store, prefix: config.storage.prefix, refreshMs: config.storage.cacheTtlMs, log, metrics })
+  const inventory = new InventoryRecorder({
+    store,
+    keyFor: (eui) => keys(eui).inventory,
+    rules: config.inventory,
+    log,
+    metrics,
+    onFirmwareFailed: (id, eui) => firmware.recordFailure(id, eui),
+  })
   const lastAuthentications = new LastAuthentications(store, (eui) => keys(eui).lastAuthentication)
   const updateInfo = new UpdateInfoService({
     credentials,
@@ -69,6 +79,7 @@ export function createGateways(options: GatewaysOptions): Gateways {
     tcUri: cups.tcUri,
     lnsCa: options.lnsCa,
     inventory,
+    firmware,
     bootstrapPolicy: cups.bootstrapPolicy,
     registry,
     lastAuthentications,
@@ -76,5 +87,5 @@ export function createGateways(options: GatewaysOptions): Gateways {
     deadlineMs: config.server.responseDeadlineMs,
     metrics,
   })
-  return { updateInfo, registry, credentials, inventory, lastAuthentications }
+  return { updateInfo, registry, credentials, inventory, lastAuthentications, firmware }
 }

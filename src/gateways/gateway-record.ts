@@ -75,7 +75,14 @@ export const GATEWAY_RECORD_SCHEMA = z.strictObject({
   tcUri: stationUri('tc').optional(),
   tcTrust: pemCertificate.optional(),
   tcCredentials: tcCredentials.optional(),
-  firmware: z.union([z.strictObject({ channel: z.string().min(1) }), z.strictObject({ pin: z.string().min(1) })]).optional(),
+  /** Firmware: follow the rollouts of a channel, or run exactly the pinned firmware id (README "Firmware updates"). */
+  firmware: z
+    .union([
+      z.strictObject({ channel: z.string().min(1) }),
+      // allowUnsigned: a gateway without signing keys may get the pinned update unsigned (it runs whatever it gets).
+      z.strictObject({ pin: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'a firmware id, as `firmware publish` prints it'), allowUnsigned: z.boolean().optional() }),
+    ])
+    .optional(),
 })
 
 export type GatewayRecordFields = z.infer<typeof GATEWAY_RECORD_SCHEMA>

@@ -14,6 +14,8 @@ export interface InventoryRecorderOptions {
   readonly rules: InventoryRules
   readonly log: Pick<Logger, 'warn' | 'error'>
   readonly metrics: Metrics
+  /** A gateway the firmware loop guard marked failed (written once, by the replica whose write landed). */
+  readonly onFirmwareFailed?: ((firmware: string, eui: string) => Promise<void>) | undefined
 }
 
 /**
@@ -103,6 +105,11 @@ export class InventoryRecorder {
         } catch (err) {
           if (err instanceof PreconditionFailedError) continue // another replica wrote: compute again from its entry
           throw err
+        }
+        for (const firmware of next.newlyFailed ?? []) {
+          await this.options.onFirmwareFailed?.(firmware, eui).catch((err: unknown) => {
+            log.error({ eui, firmware, error: (err as Error).message }, 'firmware failure not counted on its rollout')
+          })
         }
         for (const segment of next.newlyStuck) {
           metrics.increment('stuck_segments_total', { segment })

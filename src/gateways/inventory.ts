@@ -1,5 +1,6 @@
 // The fleet inventory (cups/<eui>/inventory.json): what each gateway last reported and was last sent. The next entry is pure.
 import { crc32 } from '../cups/crc32'
+import type { FirmwareDeliveryRecord } from '../firmware/select-firmware'
 
 /** The four segments a station can be sent and reports back (URIs as strings, bundles as CRCs). */
 export const SEGMENTS = ['cupsUri', 'tcUri', 'cupsCredentials', 'tcCredentials'] as const
@@ -40,6 +41,8 @@ export interface InventoryEntry {
   readonly certificate?: { readonly crc: number; readonly serial: string; readonly notAfter: string }
   readonly lastRefusal?: { readonly at: string; readonly status: number; readonly reason: string }
   readonly segments?: Partial<Record<Segment, SegmentSends>>
+  /** Firmware updates sent to this gateway, by firmware id: deliveries and outcome (the firmware loop guard). */
+  readonly firmware?: Readonly<Record<string, FirmwareDeliveryRecord>>
 }
 
 /** What one answered request says about the gateway. */
@@ -51,6 +54,8 @@ export interface Observation {
   readonly sent: readonly Segment[]
   /** Serial and expiry of the desired CUPS bundle's certificate, asked only when that bundle changed. */
   readonly certificate: () => { readonly serial: string; readonly notAfter: string } | undefined
+  /** The firmware update this poll was about: sent, due but held back, or failed by the loop guard. */
+  readonly firmware?: { readonly id: string; readonly version: string; readonly sent: boolean; readonly failed: boolean } | undefined
 }
 
 export interface InventoryRules {
@@ -67,6 +72,8 @@ export interface NextEntry {
   readonly write: boolean
   /** Segments this observation marked stuck (to log and count once). */
   readonly newlyStuck: readonly Segment[]
+  /** Firmware this observation marked failed on the gateway (to count on its rollout once). */
+  readonly newlyFailed?: readonly string[]
 }
 
 /** The entry after one answered request. */
@@ -109,6 +116,8 @@ export function nextEntry(previous: InventoryEntry | undefined, observation: Obs
     }
   }
 
+  const { firmware, newlyFailed } = nextFirmware(previous?.firmware, observation)
+
   const cupsCrc = desiredCrcs.cupsCredCrc
   let certificate = previous?.certificate
   if (cupsCrc === undefined) certificate = undefined
@@ -136,8 +145,44 @@ export function nextEntry(previous: InventoryEntry | undefined, observation: Obs
     ...(certificate === undefined ? {} : { certificate }),
     ...(previous?.lastRefusal === undefined ? {} : { lastRefusal: previous.lastRefusal }),
     ...(Object.keys(segments).length === 0 ? {} : { segments }),
+    ...(firmware === undefined ? {} : { firmware }),
   }
-  return { entry: keepLastSeen(previous, entry, rules, now), write: differs(previous, entry, rules, now), newlyStuck }
+  return { entry: keepLastSeen(previous, entry, rules, now), write: differs(previous, entry, rules, now), newlyStuck, newlyFailed }
+}
+
+/**
+ * Firmware records after this poll: one reporting a record's version has it (succeeded); a sent update counts a
+ * delivery; the loop guard's verdict marks it failed. Records of other firmware keep what they said.
+ */
+function nextFirmware(
+  previous: InventoryEntry['firmware'],
+  observation: Observation,
+): { firmware: InventoryEntry['firmware']; newlyFailed: string[] } {
+  const { now, reported, firmware: seen } = observation
+  const at = now.toISOString()
+  const records: Record<string, FirmwareDeliveryRecord> = { ...previous }
+  const newlyFailed: string[] = []
+  for (const [id, record] of Object.entries(records)) {
+    if (record.state !== 'succeeded' && reported.package === record.version) records[id] = { ...record, state: 'succeeded', settledAt: at }
+  }
+  if (seen !== undefined && reported.package !== seen.version) {
+    const record = records[seen.id]
+    if (seen.failed && record?.state !== 'failed') {
+      records[seen.id] = { ...(record ?? { version: seen.version, from: reported.package, deliveries: 0, lastDeliveredAt: at }), state: 'failed', settledAt: at }
+      newlyFailed.push(seen.id)
+    } else if (seen.sent) {
+      // A count goes on only while the gateway stays where the update first found it; otherwise it starts over.
+      const counting = record?.state === 'pending' && record.from === reported.package ? record : undefined
+      records[seen.id] = {
+        version: seen.version,
+        from: reported.package,
+        deliveries: (counting?.deliveries ?? 0) + 1,
+        lastDeliveredAt: at,
+        state: 'pending',
+      }
+    }
+  }
+  return { firmware: Object.keys(records).length === 0 ? undefined : records, newlyFailed }
 }
 
 /**

@@ -4,7 +4,11 @@ import { X509Certificate } from 'node:crypto'
 import { buildCredentialBlob, credentialBlobCertificate } from '../cups/credential-blob'
 import { crc32 } from '../cups/crc32'
 import type { UpdateInfoRequest } from '../cups/update-info-request'
-import { encodeUpdateInfoResponse, NO_CHANGE } from '../cups/update-info-response'
+import { encodeUpdateInfoHead, encodeUpdateInfoResponse, NO_CHANGE } from '../cups/update-info-response'
+import type { UpdateInfoResponse } from '../cups/update-info-response'
+import type { FirmwareService } from '../firmware/firmware-service'
+import { selectFirmware } from '../firmware/select-firmware'
+import type { FirmwareChoice } from '../firmware/select-firmware'
 import { AppError, MintingError, StorageUnavailableError } from '../errors'
 import type { Logger } from '../logger'
 import type { Metrics } from '../observability/metrics'
@@ -23,7 +27,7 @@ import type { GatewayRegistry } from './gateway-registry'
 import { needsRecording } from './last-authentication'
 import type { LastAuthentications } from './last-authentication'
 import { SEGMENTS } from './inventory'
-import type { Segment } from './inventory'
+import type { InventoryEntry, Observation, Segment } from './inventory'
 import type { InventoryRecorder } from './inventory-recorder'
 import { RequestAccess } from './request-access'
 
@@ -42,6 +46,8 @@ export interface UpdateInfoServiceOptions {
   readonly lnsCa?: LnsCa | undefined
   /** The fleet inventory and its loop guard; written after each answer. */
   readonly inventory?: InventoryRecorder | undefined
+  /** Firmware updates; without it no answer carries one. */
+  readonly firmware?: FirmwareService | undefined
   readonly bootstrapPolicy: BootstrapPolicy
   readonly registry: GatewayRegistry
   readonly lastAuthentications: LastAuthentications
@@ -74,6 +80,18 @@ export interface SentSegment {
   readonly length: number
 }
 
+/** A firmware update going out with the answer: `body` is then every byte before it, and `stream` all of it. */
+export interface SentUpdate {
+  readonly firmware: string
+  readonly version: string
+  /** The key CRC of the signature sent; undefined for an unsigned update (a keyless station). */
+  readonly keyCrc: number | undefined
+  readonly length: number
+  /** The whole answer (body, then the update as storage streams it), `total` bytes. */
+  readonly stream: NodeJS.ReadableStream & { destroy(error?: Error): void }
+  readonly total: number
+}
+
 /** The response body, and what the request's log line says about it. */
 export interface Answer {
   readonly body: Buffer
@@ -81,6 +99,7 @@ export interface Answer {
   readonly sent: readonly SentSegment[]
   /** How the caller proved who it is, once that is known. */
   readonly proof?: Proof
+  readonly update?: SentUpdate | undefined
 }
 
 const NO_CHANGE_ANSWER: Answer = { body: NO_CHANGE, sent: [] }
@@ -128,6 +147,8 @@ export class UpdateInfoService {
         abandoned.abort()
         // Once the abandoned work has settled (no write of it still landing), or another deadline later at
         // the latest, take back what the station never got: e.g. the CUPS bundle stored in time, the TC one not.
+        // A firmware stream opened for an answer that was never sent holds a download slot and a file: close it.
+        void decided.then((late) => late.update?.stream.destroy(), noop)
         const settled = decided.then(noop, noop)
         void Promise.race([settled, delay(this.options.deadlineMs)]).then(async () => {
           undone = true
@@ -281,7 +302,10 @@ export class UpdateInfoService {
     if (consumesBootstrapOnce(access, response.cupsCredentials !== undefined)) await this.consumeBootstrapOnce(eui, log)
     this.auditDelivery(access.proof, 'cups', response.cupsCredentials, log)
     this.auditDelivery(access.proof, 'tc', response.tcCredentials, log)
-    const body = encodeUpdateInfoResponse(response)
+    const inventory = await inventoryEntry
+    const firmware = await this.firmwareChoice(request, access, inventory, log)
+    const update = firmware === undefined || !('send' in firmware) ? undefined : await this.openUpdate(firmware, response, work.signal, log)
+    const body = update?.head ?? encodeUpdateInfoResponse(response)
     const sent = SEGMENTS.flatMap((segment) => {
       const value = response[segment]
       if (value === undefined) return []
@@ -295,8 +319,58 @@ export class UpdateInfoService {
       desired,
       sent: sent.map(({ segment }) => segment),
       certificate: () => describeCertificate(desired.cupsCredentials),
+      ...(firmware === undefined ? {} : { firmware: firmwareObservation(firmware, update !== undefined) }),
     })
-    return { body, sent, proof: access.proof }
+    return { body, sent, proof: access.proof, update: update?.sent }
+  }
+
+  /** What the firmware rules say for this gateway now; undefined without a catalogue, or when it cannot be read. */
+  private async firmwareChoice(request: UpdateInfoRequest, access: RequestAccess, inventory: InventoryEntry | undefined, log: Logger): Promise<FirmwareChoice | undefined> {
+    const service = this.options.firmware
+    if (service === undefined) return undefined
+    const overrides = access.registration.record?.overrides
+    const choice = selectFirmware({
+      eui: request.eui,
+      request,
+      labels: overrides?.labels ?? {},
+      preference: overrides?.firmware,
+      catalogue: await service.offers(),
+      deliveries: inventory?.firmware,
+      now: this.now(),
+    })
+    if ('send' in choice) log.debug({ firmware: choice.send.manifest.id, reason: choice.reason }, 'firmware update due')
+    return choice
+  }
+
+  /** The answer's head with the update's signature and length, and the update streamed after it; undefined when it waits. */
+  private async openUpdate(
+    choice: Extract<FirmwareChoice, { send: unknown }>,
+    response: UpdateInfoResponse,
+    signal: AbortSignal | undefined,
+    log: Logger,
+  ): Promise<{ head: Buffer; sent: SentUpdate } | undefined> {
+    const service = this.options.firmware
+    const { manifest } = choice.send
+    const release = service?.acquire(choice.send)
+    if (service === undefined || release === undefined) {
+      log.info({ firmware: manifest.id }, 'firmware update due, but its download cap is reached on this replica; sent at a later poll')
+      return undefined
+    }
+    const signature = choice.signature === undefined ? undefined : { keyCrc: choice.signature.keyCrc, der: Buffer.from(choice.signature.signature, 'base64') }
+    let head: Buffer
+    try {
+      signal?.throwIfAborted()
+      head = encodeUpdateInfoHead({ ...response, ...(signature === undefined ? {} : { signature }) }, manifest.size)
+    } catch (err) {
+      release()
+      throw err
+    }
+    const opened = await service.open(manifest, head, release)
+    if (opened === undefined) return undefined
+    return {
+      head,
+      sent: { firmware: manifest.id, version: manifest.version, keyCrc: signature?.keyCrc, length: manifest.size, stream: opened.stream, total: opened.length },
+    }
   }
 
   /**
@@ -403,6 +477,13 @@ export class UpdateInfoService {
     this.options.metrics.increment('credentials_delivered_total', { kind })
     log.info({ audit: 'credential-delivered', kind, crc: crc32(blob), length: blob.length, proof }, 'delivered credentials')
   }
+}
+
+/** What the inventory learns from this poll about firmware: sent, due but not sent, or failed by the loop guard. */
+function firmwareObservation(choice: FirmwareChoice, sent: boolean): Observation['firmware'] {
+  if ('send' in choice) return { id: choice.send.manifest.id, version: choice.send.manifest.version, sent, failed: false }
+  if (choice.failed !== undefined) return { id: choice.failed.id, version: choice.failed.version, sent: false, failed: true }
+  return undefined
 }
 
 /** A first identity that goes to a caller who proved nothing, on a gateway whose record carries a reset's flag. */

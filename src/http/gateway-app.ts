@@ -16,6 +16,8 @@ export interface AppLimits {
   readonly idleTimeoutMs: number
   readonly maxConnections: number
   readonly maxConnectionsPerAddress: number
+  /** A firmware download whose reader takes no byte for this long is cut (DOWNLOAD_STALL_TIMEOUT_MS). */
+  readonly downloadStallMs: number
 }
 
 export interface AppDeps {
@@ -69,6 +71,6 @@ export function buildGatewayApp(deps: AppDeps, tls?: ServerOptions): FastifyInst
     }
     done()
   })
-  updateInfoRoute(app, { service: deps.service, bodyLimitBytes: limits.bodyLimitBytes })
+  updateInfoRoute(app, { service: deps.service, bodyLimitBytes: limits.bodyLimitBytes, downloadStallMs: limits.downloadStallMs })
   return app
 }

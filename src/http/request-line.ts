@@ -21,7 +21,7 @@ export function noteRefusal(request: FastifyRequest, code: string, reason: strin
 }
 
 export function outcomeOf(status: number, answer: Answer | undefined): Outcome {
-  if (status === 200) return answer !== undefined && answer.sent.length > 0 ? 'updated' : 'no_change'
+  if (status === 200) return answer !== undefined && (answer.sent.length > 0 || answer.update !== undefined) ? 'updated' : 'no_change'
   if (status === 403) return 'forbidden'
   if (status === 404) return 'not_registered'
   if (status >= 400 && status < 500) return 'bad_request'
@@ -50,7 +50,7 @@ export function logUpdateInfoLine(request: FastifyRequest, reply: FastifyReply):
     status,
     latencyMs: Math.round(reply.elapsedTime * 10) / 10,
     proof: note?.answer?.proof,
-    sent: note?.answer?.sent.map(({ segment, crc, length }) => `${segment} ${crc.toString(16).padStart(8, '0')}/${length}`),
+    sent: sentOf(note?.answer),
     code: note?.refusal?.code,
     reason: note?.refusal?.reason,
     peer: request.ip,
@@ -59,4 +59,13 @@ export function logUpdateInfoLine(request: FastifyRequest, reply: FastifyReply):
   else if (status >= 400) request.log.warn(line, 'update-info')
   else request.log.info(line, 'update-info')
   return outcome
+}
+
+/** "name crc/length" per segment; an update as "update <firmware id>/<length> key <crc>" (or "unsigned"). */
+function sentOf(answer: Answer | undefined): string[] | undefined {
+  if (answer === undefined) return undefined
+  const sent = answer.sent.map(({ segment, crc, length }) => `${segment} ${crc.toString(16).padStart(8, '0')}/${String(length)}`)
+  const { update } = answer
+  if (update !== undefined) sent.push(`update ${update.firmware}/${String(update.length)} ${update.keyCrc === undefined ? 'unsigned' : `key ${String(update.keyCrc)}`}`)
+  return sent
 }

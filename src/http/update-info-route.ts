@@ -9,6 +9,11 @@ import { noteAnswer } from './request-line'
 export interface UpdateInfoRouteOptions {
   readonly service: UpdateInfoService
   readonly bodyLimitBytes: number
+  /**
+   * While a firmware update streams, the connection may sit this long without the station taking a byte before it
+   * is cut (the station's own limit is 60 s per chunk); a slow link that keeps reading is never cut.
+   */
+  readonly downloadStallMs: number
 }
 
 export const UPDATE_INFO_PATH = '/update-info'
@@ -33,8 +38,16 @@ export function updateInfoRoute(app: FastifyInstance, options: UpdateInfoRouteOp
       request.log = request.log.child({ eui: updateInfo.eui })
       const answer = await options.service.respond(updateInfo, callerFromRequest(request), request.log)
       noteAnswer(request, answer)
+      const { update } = answer
       // A Buffer is sent as-is with Content-Length; the station cannot read a chunked body (rule 11).
-      return reply.code(200).type('application/octet-stream').send(answer.body)
+      if (update === undefined) return reply.code(200).type('application/octet-stream').send(answer.body)
+      // Socket inactivity, not total time: writes that drain re-arm it, a stalled reader lets it fire.
+      request.raw.socket.setTimeout(options.downloadStallMs, () => {
+        request.log.warn({ firmware: update.firmware, stallMs: options.downloadStallMs }, 'firmware download stalled; connection closed')
+        request.raw.socket.destroy()
+      })
+      reply.raw.once('close', () => { update.stream.destroy(); })
+      return reply.code(200).type('application/octet-stream').header('content-length', String(update.total)).send(update.stream)
     })
     done()
   })

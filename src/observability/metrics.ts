@@ -33,6 +33,13 @@ export const COUNTERS = {
   connections_refused_total: { help: 'Connections closed as soon as they were accepted, by reason', labels: { reason: ['per_address', 'max_connections'] } },
   log_lines_dropped_total: { help: 'Log lines dropped because the log destination was full, failing or too slow' },
   tls_reloads_total: { help: 'Reloads of the server certificate, key and client CAs, by result', labels: { result: ['applied', 'rejected'] } },
+  firmware_downloads_total: {
+    help: 'Firmware updates streamed to a gateway, by result: completed, or aborted (the link stalled or broke, or the stored update did not match its manifest)',
+    labels: { result: ['completed', 'aborted'] },
+  },
+  firmware_withheld_total: { help: 'Updates a gateway was due but not sent this time, by reason', labels: { reason: ['download_cap', 'storage'] } },
+  firmware_failures_total: { help: 'Gateways the firmware loop guard marked failed (still on the old version after the last allowed delivery)' },
+  firmware_rollouts_halted_total: { help: 'Rollouts that halted themselves on too many failed gateways' },
 } as const satisfies Record<string, MetricSpec>
 
 /** Histograms in seconds; exported as cups_<name> with _bucket, _sum and _count. */
@@ -51,6 +58,7 @@ export const GAUGES = {
     labels: { kind: KINDS },
   },
   ready: { help: '1 when /readyz answers 200 (storage reachable, PKI loaded, not shutting down), else 0' },
+  firmware_downloads_in_flight: { help: 'Firmware updates being streamed right now (this replica)' },
 } as const satisfies Record<string, MetricSpec>
 
 export type CounterName = keyof typeof COUNTERS

@@ -1,5 +1,5 @@
 // CachedBlobStore: a BlobStore decorator that remembers reads for a short TTL and forgets on its own writes.
-import type { BlobStore, PutCondition, StoredBlob } from './blob-store'
+import type { BlobStore, ObjectStream, PutCondition, StoredBlob } from './blob-store'
 
 interface Entry {
   readonly blob: StoredBlob | undefined
@@ -32,6 +32,11 @@ export class CachedBlobStore implements BlobStore {
     // A put or delete that landed while this read was under way knows better than the read.
     if ((this.writtenAt.get(key) ?? 0) <= writesBefore) this.remember(key, blob)
     return blob
+  }
+
+  /** Streams are never cached: they pass straight through (a firmware update is read once per download). */
+  openRead(key: string): Promise<ObjectStream | undefined> {
+    return this.inner.openRead?.(key) ?? Promise.resolve(undefined)
   }
 
   /** Read past the cache, e.g. after losing a conditional write to another replica. */

@@ -9,9 +9,6 @@ import { seededRandom } from '../../support/seeded-random'
 // planUpdate never looks inside blobs, so any bytes with a known CRC will do here.
 const CUPS_BLOB = Buffer.from('cups credential blob')
 const TC_BLOB = Buffer.from('tc credential blob')
-const UPDATE = Buffer.from('#!/bin/sh\nrm -f /tmp/update.bin\n')
-const SIG_A = { keyCrc: 3420020549, der: Buffer.from('3006020101020101', 'hex') }
-const SIG_B = { keyCrc: 1111, der: Buffer.from('3006020102020102', 'hex') }
 
 const station: UpdateInfoRequest = Object.freeze({
   eui: '0016c001ff10a235',
@@ -23,17 +20,14 @@ const station: UpdateInfoRequest = Object.freeze({
   station: '2.0.6(linux/testsim) 2026-11-23 19:46:54',
   model: 'linux',
   package: '1.0.0',
-  keys: [SIG_A.keyCrc],
+  keys: [3420020549],
 })
 
-type Firmware = NonNullable<DesiredGatewayState['firmware']>
-const firmware = (version: string, signatures = [SIG_B, SIG_A]): Firmware => ({ version, update: UPDATE, signatures })
 const everything: DesiredGatewayState = {
   cupsUri: 'https://cups.example.com:443',
   tcUri: 'wss://lns.example.com:8887',
   cupsCredentials: CUPS_BLOB,
   tcCredentials: TC_BLOB,
-  firmware: firmware('1.0.1'),
 }
 
 // [case, what the station reports (changes to `station`), what it should have, the expected reply]
@@ -48,19 +42,6 @@ const table: readonly (readonly [string, Partial<UpdateInfoRequest>, DesiredGate
   ['cups credentials whose CRC differs', { cupsCredCrc: 3435451239 }, { cupsCredentials: CUPS_BLOB }, { cupsCredentials: CUPS_BLOB }],
   ['tc credentials for an empty tc set', { tcCredCrc: 2077607535 }, { tcCredentials: TC_BLOB }, { tcCredentials: TC_BLOB }],
   ['empty desired credentials', { tcCredCrc: 2077607535 }, { tcCredentials: Buffer.alloc(0) }, {}],
-  ['firmware of the version installed', {}, { firmware: firmware('1.0.0') }, {}],
-  ['firmware signed with a reported key', {}, { firmware: firmware('1.0.1') }, { signature: SIG_A, update: UPDATE }],
-  ['firmware for a station without version.txt', { package: null }, { firmware: firmware('1.0.1') }, { signature: SIG_A, update: UPDATE }],
-  ['firmware for a station without keys: unsigned', { keys: [] }, { firmware: firmware('1.0.1') }, { update: UPDATE }],
-  ['firmware no reported key verifies: nothing', { keys: [999] }, { firmware: firmware('1.0.1') }, {}],
-  ['firmware without signatures for a station with keys', {}, { firmware: firmware('1.0.1', []) }, {}],
-  [
-    'firmware picks the first signature with a reported key',
-    { keys: [SIG_B.keyCrc, SIG_A.keyCrc] },
-    { firmware: firmware('1.0.1', [SIG_A, SIG_B]) },
-    { signature: SIG_A, update: UPDATE },
-  ],
-  ['an empty update', {}, { firmware: { version: '1.0.1', update: Buffer.alloc(0), signatures: [SIG_A] } }, {}],
   [
     'a fresh station gets everything',
     { cupsUri: 'https://bootstrap.example.com:443', tcUri: null, cupsCredCrc: 1, tcCredCrc: 2077607535, package: '0.9' },
@@ -70,8 +51,6 @@ const table: readonly (readonly [string, Partial<UpdateInfoRequest>, DesiredGate
       tcUri: 'wss://lns.example.com:8887',
       cupsCredentials: CUPS_BLOB,
       tcCredentials: TC_BLOB,
-      signature: SIG_A,
-      update: UPDATE,
     },
   ],
 ]
@@ -89,7 +68,6 @@ describe('planUpdate', () => {
         tcUri: `wss://lns${random.int(0, 3)}.example.com:8887`,
         cupsCredentials: random.bytes(random.int(1, 40)),
         tcCredentials: random.bytes(random.int(1, 40)),
-        firmware: firmware(`1.0.${random.int(0, 3)}`, random.chance(0.5) ? [SIG_A] : [SIG_B, SIG_A]),
       }
       const before: UpdateInfoRequest = {
         ...station,
@@ -104,7 +82,6 @@ describe('planUpdate', () => {
         tcUri: reply.tcUri ?? before.tcUri,
         cupsCredCrc: reply.cupsCredentials ? crc32(reply.cupsCredentials) : before.cupsCredCrc,
         tcCredCrc: reply.tcCredentials ? crc32(reply.tcCredentials) : before.tcCredCrc,
-        package: reply.update ? (desired.firmware?.version ?? null) : before.package,
       }
       expect(planUpdate(after, desired)).toEqual({})
     }
