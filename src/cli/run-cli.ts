@@ -8,6 +8,7 @@ import type { BlobStore } from '../storage/blob-store'
 import { createBlobStore } from '../storage/create-blob-store'
 import type { CliDeps, CliOutput } from './cli-deps'
 import { addDoctorCommand } from './doctor-command'
+import { addFirmwareCommands } from './firmware-commands'
 import { addGatewayCommands } from './gateway-commands'
 
 export interface CliIo {
@@ -49,6 +50,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) })
   addGatewayCommands(program, deps)
+  addFirmwareCommands(program, deps)
   addDoctorCommand(program, deps)
   try {
     await program.parseAsync([...argv], { from: 'user' })
