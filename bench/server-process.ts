@@ -47,6 +47,8 @@ export interface ServerOptions {
   readonly mintEngine?: MintEngine
   /** Extra node flags for investigations, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']. */
   readonly nodeArgs?: readonly string[]
+  /** More variables for the child (e.g. CACHE_TTL_SECONDS for the firmware run). */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 export interface ServerProcess {
@@ -82,6 +84,7 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
     BOOTSTRAP_POLICY: 'open',
     LOG_LEVEL: options.logLevel,
     ...(options.mintEngine === undefined ? {} : { MINT_ENGINE: options.mintEngine }),
+    ...options.env,
   }
   const started = Date.now()
   const log = openSync(options.logFile, 'a')

@@ -24,7 +24,9 @@ export interface FirmwareServiceOptions {
 /** How long a poll waits for a due refresh of the catalogue before it takes the last view. */
 const FRESH_WAIT_MS = 250
 
-type Check = { readonly usable: true; readonly signatures: readonly FirmwareSignature[] } | { readonly usable: false; readonly problem: string }
+type Check =
+  | { readonly usable: true; readonly signatures: readonly FirmwareSignature[]; readonly version: string }
+  | { readonly usable: false; readonly problem: string }
 
 /** An update on its way to a station: the answer's bytes up to updLen, then the update as storage streams it. */
 export interface UpdateStream {
@@ -39,7 +41,10 @@ export class FirmwareService {
   /** By id and manifest ETag: an update is read and checked once, not per delivery. */
   private readonly checks = new Map<string, Promise<Check>>()
   private readonly inFlight = new Map<string, number>()
+  /** By firmware id: the storage version of update.bin that was read and matched its manifest. */
+  private readonly checkedVersions = new Map<string, string>()
   private streaming = 0
+  private timer: NodeJS.Timeout | undefined
 
   constructor(private readonly options: FirmwareServiceOptions) {
     this.catalogue = new FirmwareCatalogue(options.store, options.prefix)
@@ -68,6 +73,24 @@ export class FirmwareService {
     }
   }
 
+  /**
+   * Reads the catalogue now and then every refreshMs (at least every second) in the background, so polls find a new
+   * firmware already checked instead of reading a large update on their way. The server calls it; the CLI does not.
+   */
+  watch(): void {
+    void this.unwatch()
+    void this.refresh()
+    this.timer = setInterval(() => void this.refresh(), Math.max(1000, this.options.refreshMs))
+    this.timer.unref()
+  }
+
+  /** Stops watch(); resolves once a refresh under way has finished (nothing reads storage after close). */
+  async unwatch(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+    await this.loading?.catch(() => undefined)
+  }
+
   /** A download slot for this firmware, or undefined when its rollout's cap is reached on this replica. */
   acquire(offer: FirmwareOffer): (() => void) | undefined {
     const id = offer.manifest.id
@@ -90,9 +113,10 @@ export class FirmwareService {
 
   /**
    * The answer as a stream: `head` (every segment up to and including updLen), then the update read from storage.
-   * Every byte is hashed on the way; the last chunk is held back until the whole update matched the manifest's
-   * sha256, so a file changed in storage after it was checked ends the connection short and the station, which
-   * only runs a complete update, runs nothing. `release` is called once the stream is done, however it ends.
+   * When storage opened the very version that was checked, its bytes go as they are read (only their count is
+   * checked). Any other version (the file was replaced since) is hashed on the way, and the last chunk is held
+   * back until the whole update matched the manifest's sha256: a changed file ends the connection short, and the
+   * station, which only runs a complete update, runs nothing. `release` is called once the stream is done.
    */
   async open(manifest: FirmwareManifest, head: Buffer, release: () => void): Promise<UpdateStream | undefined> {
     let opened: ObjectStream | undefined
@@ -110,24 +134,32 @@ export class FirmwareService {
     }
     const { metrics, log } = this.options
     const source = opened.stream
+    const checked = this.checkedVersions.get(manifest.id) === opened.version
     const forget = (): void => {
       this.forget(manifest.id)
     }
     async function* body(): AsyncGenerator<Buffer> {
       yield head
-      const hash = createHash('sha256')
+      const hash = checked ? undefined : createHash('sha256')
       let held: Buffer | undefined
       let bytes = 0
       for await (const chunk of source) {
         const piece = chunk as Buffer
-        hash.update(piece)
         bytes += piece.length
-        if (held !== undefined) yield held
-        held = piece
+        if (bytes > manifest.size) break
+        if (hash === undefined) yield piece
+        else {
+          hash.update(piece)
+          if (held !== undefined) yield held
+          held = piece
+        }
+        // Done at the last byte, without waiting for the end of the file: a station closes the connection as
+        // soon as it has Content-Length bytes, and the stream has ended by then.
+        if (bytes === manifest.size) break
       }
-      if (bytes !== manifest.size || hash.digest('hex') !== manifest.sha256) {
+      if (bytes !== manifest.size || (hash !== undefined && hash.digest('hex') !== manifest.sha256)) {
         forget()
-        throw new Error(`firmware ${manifest.id}: the stored update changed since it was checked; connection cut before its last byte`)
+        throw new Error(`firmware ${manifest.id}: the stored update is not the one checked against its manifest; connection cut short`)
       }
       if (held !== undefined) yield held
     }
@@ -248,7 +280,8 @@ export class FirmwareService {
     for (const [index, entry] of manifest.signatures.entries()) {
       if (results[index] !== true) log.warn({ firmware: manifest.id, keyCrc: entry.keyCrc }, 'firmware signature does not verify with its key; never sent')
     }
-    return { usable: true, signatures: good }
+    this.checkedVersions.set(manifest.id, opened.version)
+    return { usable: true, signatures: good, version: opened.version }
   }
 
   private unusable(manifest: FirmwareManifest, problem: string): Check {
@@ -259,6 +292,7 @@ export class FirmwareService {
   /** After a mismatch in delivery: check the file again at the next refresh, and drop it from the view now. */
   private forget(id: string): void {
     for (const key of this.checks.keys()) if (key.startsWith(`${id}\n`)) this.checks.delete(key)
+    this.checkedVersions.delete(id)
     if (this.view === undefined) return
     const offers = new Map(this.view.offers)
     offers.delete(id)

@@ -88,7 +88,7 @@ export interface SentUpdate {
   readonly keyCrc: number | undefined
   readonly length: number
   /** The whole answer (body, then the update as storage streams it), `total` bytes. */
-  readonly stream: NodeJS.ReadableStream & { destroy(error?: Error): void }
+  readonly stream: NodeJS.ReadableStream & { destroy(error?: Error): void; readonly readableEnded: boolean }
   readonly total: number
 }
 

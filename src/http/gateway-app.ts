@@ -1,7 +1,7 @@
 // buildGatewayApp: the gateways' TLS listener (POST /update-info only) with routes and error handling; it performs no I/O of its own.
 import type { Server as HttpsServer, ServerOptions } from 'node:https'
 import Fastify, { LogController } from 'fastify'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { UpdateInfoService } from '../gateways/update-info-service'
 import { handleError } from './error-handler'
 import { limitConnectionsPerAddress } from './per-address-limit'
@@ -62,13 +62,27 @@ export function buildGatewayApp(deps: AppDeps, tls?: ServerOptions): FastifyInst
   app.setErrorHandler(handleError)
   // Gateways see /update-info and nothing else; health and metrics are on the admin listener (admin-app.ts).
   // Here, not in the route's scope: requests for paths that do not exist get their line too.
-  app.addHook('onResponse', (request, reply, done) => {
+  const lined = new WeakSet<object>()
+  const line = (request: FastifyRequest, reply: FastifyReply): void => {
+    if (lined.has(request)) return
+    lined.add(request)
     if (request.routeOptions.url === UPDATE_INFO_PATH) {
       const outcome = logUpdateInfoLine(request, reply)
       deps.metrics.observe('update_info_duration_seconds', reply.elapsedTime / 1000, { outcome })
     } else {
       logOtherRequestLine(request, reply)
     }
+  }
+  // Fastify runs onResponse on 'finish' only. A response the client or a stall cut short (a firmware download,
+  // a station hanging up) only closes: it gets its line then.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.raw.once('close', () => {
+      line(request, reply)
+    })
+    done()
+  })
+  app.addHook('onResponse', (request, reply, done) => {
+    line(request, reply)
     done()
   })
   updateInfoRoute(app, { service: deps.service, bodyLimitBytes: limits.bodyLimitBytes, downloadStallMs: limits.downloadStallMs })

@@ -66,6 +66,10 @@ function sentOf(answer: Answer | undefined): string[] | undefined {
   if (answer === undefined) return undefined
   const sent = answer.sent.map(({ segment, crc, length }) => `${segment} ${crc.toString(16).padStart(8, '0')}/${String(length)}`)
   const { update } = answer
-  if (update !== undefined) sent.push(`update ${update.firmware}/${String(update.length)} ${update.keyCrc === undefined ? 'unsigned' : `key ${String(update.keyCrc)}`}`)
+  if (update !== undefined) {
+    // Whether every byte of the update was handed to the connection (a stalled or broken download was not).
+    const state = update.stream.readableEnded ? '' : ' (cut short)'
+    sent.push(`update ${update.firmware}/${String(update.length)} ${update.keyCrc === undefined ? 'unsigned' : `key ${String(update.keyCrc)}`}${state}`)
+  }
   return sent
 }

@@ -246,7 +246,8 @@ export class FsBlobStore implements BlobStore {
         return undefined
       }
       // The open descriptor keeps reading the file it opened, even if a put renames a new one into place.
-      return { stream: handle.createReadStream({ autoClose: true, highWaterMark: 64 * 1024 }), length: stats.size }
+      const version = `${String(stats.dev)}:${String(stats.ino)}:${String(stats.size)}:${String(stats.mtimeMs)}:${String(stats.ctimeMs)}`
+      return { stream: handle.createReadStream({ autoClose: true, highWaterMark: 64 * 1024 }), length: stats.size, version }
     } catch (err) {
       await handle.close().catch(() => undefined)
       if (isAbsent(err)) return undefined

@@ -1,10 +1,10 @@
 // Firmware end to end over TLS: a station simulator that verifies signatures like Basics Station 2.0.6 against the real server.
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { FirmwareCatalogue } from '../../../src/firmware/firmware-catalogue'
 import type { Rollout } from '../../../src/firmware/firmware-manifest'
 import { ROLLOUT_DEFAULTS } from '../../../src/firmware/firmware-manifest'
@@ -107,8 +107,11 @@ describe('firmware updates end to end', () => {
     expect(second.update).toBeUndefined()
     expect(second.body.equals(Buffer.alloc(14))).toBe(true)
     expect((await inventoryOf(gateway))?.firmware?.[id]).toMatchObject({ version: '1.0.1', from: '1.0.0', deliveries: 1, state: 'succeeded' })
-    const line = server.logLines.map((text) => JSON.parse(text) as Record<string, unknown>).find((entry) => entry.msg === 'update-info' && (entry.sent as string[] | undefined)?.some((sent) => sent.startsWith('update ')))
-    expect((line?.sent as string[]).at(-1)).toBe(`update ${id}/${String(script('1.0.1').length)} key 3420020549`)
+    // The request line is written once the response has gone out, which may be a moment after the station read it.
+    await vi.waitFor(() => {
+      const line = server.logLines.map((text) => JSON.parse(text) as Record<string, unknown>).find((entry) => entry.msg === 'update-info' && (entry.sent as string[] | undefined)?.some((sent) => sent.startsWith('update ')))
+      expect((line?.sent as string[] | undefined)?.at(-1)).toBe(`update ${id}/${String(script('1.0.1').length)} key 3420020549`)
+    })
   })
 
   it('key rotation: a station holding only the new key gets its signature, one holding both verifies too', async () => {
@@ -175,6 +178,10 @@ describe('firmware updates end to end', () => {
     expect(Date.now() - started).toBeGreaterThan(1500)
     expect(Number(result.headers['content-length'])).toBe(result.body.length)
 
+    // Loopback's socket buffers hold megabytes: an update larger than all of them, so the server feels the stall.
+    await catalogue.changeRollout(id, (current) => (current === undefined ? undefined : { ...current, state: 'halted' }))
+    const huge = Buffer.concat([script('2.0.1'), randomBytes(48 * 1024 * 1024)])
+    await rollout(await publish('2.0.1', ['1.0.0'], [FIXTURE_KEY], huge))
     const stalled = await station({ keys: [FIXTURE_KEY], stallAfterBytes: 64 * 1024 })
     await expect(stalled.contact()).rejects.toThrow(/connection closed after/)
     expect(server.logLines.some((line) => line.includes('firmware download stalled'))).toBe(true)
@@ -183,6 +190,25 @@ describe('firmware updates end to end', () => {
     expect(counterValue(metrics, 'cups_firmware_downloads_total{result="aborted"}')).toBeGreaterThanOrEqual(1)
     expect(counterValue(metrics, 'cups_firmware_downloads_total{result="completed"}')).toBeGreaterThanOrEqual(1)
   }, 30_000)
+
+  it('an update changed in storage after it was checked is cut short, never delivered whole, and not offered again as it is', async () => {
+    const update = Buffer.concat([script('2.1.0'), randomBytes(512 * 1024)])
+    const id = await publish('2.1.0', ['1.0.0'], [], update)
+    await rollout(id, { allowUnsigned: true })
+    const keyless = await station({ runUpdate: () => '2.1.0' })
+    await keyless.contact() // provisioned; the update checked and sent whole
+    // Another tool rewrites the stored update in place, same size: the manifest's sha256 no longer holds.
+    const file = path.join(server.config.storage.dataDir, 'cups', 'firmware', id, 'update.bin')
+    const tampered = Buffer.from(update)
+    tampered.write('#!/bin/sh\necho pwned\n', 0)
+    await writeFile(file, tampered)
+    const victim = await station({ runUpdate: () => '2.1.0' })
+    await expect(victim.contact()).rejects.toThrow(/connection closed after/)
+    expect(server.logLines.some((line) => line.includes('is not the one checked against its manifest'))).toBe(true)
+    // Checked again at the next read of the catalogue: it no longer matches, so it is not sent at all.
+    const later = await station({ runUpdate: () => '2.1.0' })
+    expect((await later.contact()).update).toBeUndefined()
+  })
 
   it('resumes a rollout after a restart: deliveries counted before it still count', async () => {
     const id = await publish('1.4.0', ['1.0.0'], [FIXTURE_KEY])
