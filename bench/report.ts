@@ -5,6 +5,8 @@ import os from 'node:os'
 import path from 'node:path'
 import type { CacheMemory } from './cache-memory'
 import type { MicroResult } from './codec'
+import { renderFirmware } from './firmware'
+import type { FirmwareResults } from './firmware'
 import type { ImportBench } from './import'
 import type { PhaseResult } from './phase'
 import type { ServerRun } from './server-load'
@@ -47,6 +49,8 @@ export interface Results {
   readonly cacheMemory: CacheMemory
   /** `gateway import` of 10,000-row files through the built CLI, filesystem store. */
   readonly cliImport: ImportBench
+  /** 200 stations downloading one 16 MiB signed update at once, against a bare node:https floor. */
+  readonly firmware: FirmwareResults
   readonly loadAverageAtEnd: number
   readonly errors: number
 }
@@ -99,6 +103,10 @@ function microRow(result: MicroResult): string {
 
 /** The Markdown block for the README: machine line, the results table, memory, and how each row was measured. */
 export function renderMarkdown(results: Results): string {
+  return `${renderMain(results)}\n\n${renderFirmware(results.firmware)}`
+}
+
+function renderMain(results: Results): string {
   const { machine, server, cacheMemory } = results
   // The warn half of the logging comparison repeats the main rows; it is in the JSON and the logging note.
   const phases = [
