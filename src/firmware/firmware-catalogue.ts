@@ -132,8 +132,10 @@ export class FirmwareCatalogue {
       const current = stored === undefined ? undefined : parseRollout(stored.body)
       const next = change(current)
       if (next === undefined) return current
+      // What is stored must parse again: a bad change fails here, not at every later read of the catalogue.
+      const body = serialise(parseRollout(serialise(next)))
       try {
-        await this.store.put(key, serialise(next), stored === undefined ? { ifNoneMatch: '*' } : { ifMatch: stored.etag })
+        await this.store.put(key, body, stored === undefined ? { ifNoneMatch: '*' } : { ifMatch: stored.etag })
         return next
       } catch (err) {
         if (!(err instanceof PreconditionFailedError)) throw err

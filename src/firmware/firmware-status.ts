@@ -1,8 +1,16 @@
 // firmwareStatus: per firmware, how many gateways it targets now and how its deliveries ended (`firmware status`). Pure.
-import type { InventoryEntry } from '../gateways/inventory'
 import type { FirmwareManifest, Rollout } from './firmware-manifest'
 import { selectFirmware } from './select-firmware'
-import type { FirmwareOffer, FirmwarePreference } from './select-firmware'
+import type { FirmwareDeliveryRecord, FirmwareOffer, FirmwarePreference } from './select-firmware'
+
+/** What the status needs of a gateway's inventory entry (gateways/inventory.ts InventoryEntry fits). */
+export interface GatewayReport {
+  readonly model: string | null
+  readonly package: string | null
+  readonly station: string | null
+  readonly reported: { readonly keys: readonly number[] }
+  readonly firmware?: Readonly<Record<string, FirmwareDeliveryRecord>> | undefined
+}
 
 /** One gateway as status sees it: what its record says and what it last reported (its inventory entry). */
 export interface StatusGateway {
@@ -11,7 +19,7 @@ export interface StatusGateway {
   /** The record's `firmware` field. */
   readonly preference: FirmwarePreference
   /** Undefined for a gateway that never reported: it cannot be targeted (no package), nor has it been sent anything. */
-  readonly inventory: InventoryEntry | undefined
+  readonly inventory: GatewayReport | undefined
   /** False when the server would not answer it (a disabled, revoked or invalid record): it counts as targeted only once delivered. Default true. */
   readonly servable?: boolean
 }
@@ -105,7 +113,7 @@ function wouldBeSent(gateway: StatusGateway, catalogue: ReadonlyMap<string, Firm
   const entry = gateway.inventory
   if (entry === undefined || gateway.servable === false) return undefined
   // parseInventoryEntry checks little but the version: an entry another tool wrote may lack `reported`.
-  const reported = entry.reported as Partial<InventoryEntry['reported']> | undefined
+  const reported = entry.reported as Partial<GatewayReport['reported']> | undefined
   const keys = Array.isArray(reported?.keys) ? reported.keys : []
   const choice = selectFirmware({
     eui: gateway.eui,
