@@ -9,6 +9,7 @@ import { FirmwareCatalogue } from '../../../src/firmware/firmware-catalogue'
 import type { Rollout } from '../../../src/firmware/firmware-manifest'
 import { ROLLOUT_DEFAULTS } from '../../../src/firmware/firmware-manifest'
 import { signingKey, signUpdate, stationKeyOf } from '../../../src/firmware/signing-keys'
+import { inRamp } from '../../../src/firmware/select-firmware'
 import { parseInventoryEntry } from '../../../src/gateways/inventory'
 import { FsBlobStore } from '../../../src/storage/fs-blob-store'
 import { storageKeys } from '../../../src/storage/storage-keys'
@@ -136,6 +137,23 @@ describe('firmware updates end to end', () => {
     expect(result.update?.verdict).toBe('ran-unsigned')
     // Unsigned means no signature segment at all: a keyless station aborts a signed update it cannot check.
     expect(result.segments?.signature).toBeUndefined()
+  })
+
+  it('a ramp sends the update to exactly the gateways its stable hash selects, and raising it keeps them in', async () => {
+    const id = await publish('1.5.0', ['1.0.0'], [FIXTURE_KEY])
+    await rollout(id, { percent: 40 })
+    const gateways = await Promise.all(Array.from({ length: 8 }, () => station({ keys: [FIXTURE_KEY], runUpdate: () => undefined })))
+    const got = async (percent: number): Promise<boolean[]> => {
+      await rollout(id, { percent, maxDeliveries: 100 })
+      return Promise.all(gateways.map(async (gateway) => (await gateway.contact()).update?.verdict === 'ran-verified'))
+    }
+    const at40 = await got(40)
+    expect(at40).toEqual(gateways.map((gateway) => inRamp(euiOf(gateway), id, 40)))
+    const at80 = await got(80)
+    expect(at80).toEqual(gateways.map((gateway) => inRamp(euiOf(gateway), id, 80)))
+    at40.forEach((selected, index) => {
+      if (selected) expect(at80[index]).toBe(true)
+    })
   })
 
   it('no downgrade unless the rollout asks for one', async () => {
