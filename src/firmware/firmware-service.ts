@@ -23,10 +23,11 @@ export interface FirmwareServiceOptions {
 
 /** How long a poll waits for a due refresh of the catalogue before it takes the last view. */
 const FRESH_WAIT_MS = 250
+const NO_OFFERS: ReadonlyMap<string, FirmwareOffer> = new Map()
 
 type Check =
-  | { readonly usable: true; readonly signatures: readonly FirmwareSignature[]; readonly version: string }
-  | { readonly usable: false; readonly problem: string }
+  | { readonly usable: true; readonly signatures: readonly FirmwareSignature[] }
+  | { readonly usable: false; readonly problem: string; readonly missing: boolean }
 
 /** An update on its way to a station: the answer's bytes up to updLen, then the update as storage streams it. */
 export interface UpdateStream {
@@ -41,8 +42,8 @@ export class FirmwareService {
   /** By id and manifest ETag: an update is read and checked once, not per delivery. */
   private readonly checks = new Map<string, Promise<Check>>()
   private readonly inFlight = new Map<string, number>()
-  /** By firmware id: the storage version of update.bin that was read and matched its manifest. */
-  private readonly checkedVersions = new Map<string, string>()
+  /** Gateways with a download under way on this replica. */
+  private readonly downloading = new Set<string>()
   private streaming = 0
   private timer: NodeJS.Timeout | undefined
 
@@ -58,12 +59,13 @@ export class FirmwareService {
    */
   async offers(): Promise<ReadonlyMap<string, FirmwareOffer>> {
     const view = this.view
-    if (view === undefined) return this.refresh()
-    if (Date.now() - view.at < this.options.refreshMs) return view.offers
+    if (view !== undefined && Date.now() - view.at < this.options.refreshMs) return view.offers
+    // Before the first load has finished (a restart) that is an empty catalogue: no poll waits for large reads.
+    const fallback = view?.offers ?? NO_OFFERS
     let timer: NodeJS.Timeout | undefined
     const late = new Promise<ReadonlyMap<string, FirmwareOffer>>((resolve) => {
       timer = setTimeout(() => {
-        resolve(view.offers)
+        resolve(fallback)
       }, FRESH_WAIT_MS)
     })
     try {
@@ -91,20 +93,29 @@ export class FirmwareService {
     await this.loading?.catch(() => undefined)
   }
 
-  /** A download slot for this firmware, or undefined when its rollout's cap is reached on this replica. */
-  acquire(offer: FirmwareOffer): (() => void) | undefined {
+  /**
+   * A download slot for this firmware and gateway, or undefined: when its rollout's cap is reached on this replica,
+   * or this gateway is downloading already (a station fetches one update at a time; more is someone holding slots).
+   */
+  acquire(offer: FirmwareOffer, eui: string): (() => void) | undefined {
     const id = offer.manifest.id
     const cap = offer.rollout?.maxConcurrentDownloads ?? ROLLOUT_DEFAULTS.maxConcurrentDownloads
     const used = this.inFlight.get(id) ?? 0
+    if (this.downloading.has(eui)) {
+      this.options.metrics.increment('firmware_withheld_total', { reason: 'already_downloading' })
+      return undefined
+    }
     if (used >= cap) {
       this.options.metrics.increment('firmware_withheld_total', { reason: 'download_cap' })
       return undefined
     }
     this.inFlight.set(id, used + 1)
+    this.downloading.add(eui)
     let released = false
     return () => {
       if (released) return
       released = true
+      this.downloading.delete(eui)
       const left = (this.inFlight.get(id) ?? 1) - 1
       if (left === 0) this.inFlight.delete(id)
       else this.inFlight.set(id, left)
@@ -113,12 +124,12 @@ export class FirmwareService {
 
   /**
    * The answer as a stream: `head` (every segment up to and including updLen), then the update read from storage.
-   * When storage opened the very version that was checked, its bytes go as they are read (only their count is
-   * checked). Any other version (the file was replaced since) is hashed on the way, and the last chunk is held
-   * back until the whole update matched the manifest's sha256: a changed file ends the connection short, and the
-   * station, which only runs a complete update, runs nothing. `release` is called once the stream is done.
+   * Every byte is hashed on the way and the last chunk is held back until the whole update matched the manifest's
+   * sha256: storage can change under a stream (a file rewritten in place, another object behind the key), and then
+   * the connection ends short and the station, which only runs a complete update, runs nothing. `release` is called
+   * once the stream is done, however it ends; `onDelivered` once every byte of it was handed to the connection.
    */
-  async open(manifest: FirmwareManifest, head: Buffer, release: () => void): Promise<UpdateStream | undefined> {
+  async open(manifest: FirmwareManifest, head: Buffer, release: () => void, onDelivered?: () => void): Promise<UpdateStream | undefined> {
     let opened: ObjectStream | undefined
     try {
       opened = await this.options.store.openRead?.(firmwareKeys(this.options.prefix, manifest.id).update)
@@ -134,30 +145,26 @@ export class FirmwareService {
     }
     const { metrics, log } = this.options
     const source = opened.stream
-    const checked = this.checkedVersions.get(manifest.id) === opened.version
     const forget = (): void => {
       this.forget(manifest.id)
     }
     async function* body(): AsyncGenerator<Buffer> {
       yield head
-      const hash = checked ? undefined : createHash('sha256')
+      const hash = createHash('sha256')
       let held: Buffer | undefined
       let bytes = 0
       for await (const chunk of source) {
         const piece = chunk as Buffer
         bytes += piece.length
         if (bytes > manifest.size) break
-        if (hash === undefined) yield piece
-        else {
-          hash.update(piece)
-          if (held !== undefined) yield held
-          held = piece
-        }
+        hash.update(piece)
+        if (held !== undefined) yield held
+        held = piece
         // Done at the last byte, without waiting for the end of the file: a station closes the connection as
         // soon as it has Content-Length bytes, and the stream has ended by then.
         if (bytes === manifest.size) break
       }
-      if (bytes !== manifest.size || (hash !== undefined && hash.digest('hex') !== manifest.sha256)) {
+      if (bytes !== manifest.size || hash.digest('hex') !== manifest.sha256) {
         forget()
         throw new Error(`firmware ${manifest.id}: the stored update is not the one checked against its manifest; connection cut short`)
       }
@@ -167,7 +174,10 @@ export class FirmwareService {
     this.streaming++
     metrics.set('firmware_downloads_in_flight', this.streaming)
     let completed = false
-    stream.once('end', () => (completed = true))
+    stream.once('end', () => {
+      completed = true
+      onDelivered?.()
+    })
     stream.once('error', (err) => {
       log.error({ firmware: manifest.id, error: err.message }, 'firmware download aborted')
     })
@@ -227,25 +237,31 @@ export class FirmwareService {
     return this.loading
   }
 
+  /**
+   * The listing failing fails the load (the last view stays). Anything wrong with one entry (a document that does
+   * not validate, an update storage will not serve, a key that is not a point) leaves that firmware out of this
+   * view, never the others: a halt elsewhere in the catalogue still takes effect.
+   */
   private async load(): Promise<ReadonlyMap<string, FirmwareOffer>> {
     const offers = new Map<string, FirmwareOffer>()
     for (const id of await this.catalogue.ids()) {
-      let entry
-      let rollout
       try {
-        ;[entry, rollout] = await Promise.all([this.catalogue.manifest(id), this.catalogue.rollout(id)])
+        const offer = await this.offerOf(id)
+        if (offer !== undefined) offers.set(id, offer)
       } catch (err) {
-        // One damaged document costs that firmware only; storage trouble fails the whole load (and keeps the last view).
-        if ((err as { code?: string }).code !== 'INVALID_FIRMWARE_DOCUMENT') throw err
-        this.options.log.warn({ firmware: id, problem: (err as Error).message }, 'firmware entry ignored: its manifest or rollout does not validate')
-        continue
+        this.options.log.warn({ firmware: id, problem: (err as Error).message }, 'firmware entry left out of the catalogue this time')
       }
-      if (entry === undefined) continue
-      const check = await this.check(entry.manifest, entry.etag)
-      if (!check.usable) continue
-      offers.set(id, { manifest: entry.manifest, rollout: rollout?.rollout, signatures: check.signatures })
     }
     return offers
+  }
+
+  private async offerOf(id: string): Promise<FirmwareOffer | undefined> {
+    const [entry, rollout] = await Promise.all([this.catalogue.manifest(id), this.catalogue.rollout(id)])
+    if (entry === undefined) return undefined
+    // A folder copied by hand would send one firmware's update under another's rollout and records.
+    if (entry.manifest.id !== id) throw new Error(`its manifest says id ${entry.manifest.id}`)
+    const check = await this.check(entry.manifest, entry.etag)
+    return check.usable ? { manifest: entry.manifest, rollout: rollout?.rollout, signatures: check.signatures } : undefined
   }
 
   /** Reads the update once: size and sha256 as the manifest says, and which signatures the station would accept. */
@@ -255,44 +271,59 @@ export class FirmwareService {
     if (check === undefined) {
       check = this.read(manifest)
       this.checks.set(key, check)
-      // Storage trouble is worth another try at the next refresh; a mismatch is not.
-      check.catch(() => this.checks.delete(key))
+      // Storage trouble, or an update.bin not written yet, is worth another try at the next refresh; a mismatch is not.
+      void check.then(
+        (result) => {
+          if (!result.usable && result.missing) this.checks.delete(key)
+        },
+        () => this.checks.delete(key),
+      )
     }
     return check
   }
 
   private async read(manifest: FirmwareManifest): Promise<Check> {
     const { log } = this.options
+    // Before anything is opened: a key that is not a point only fails its own signature.
+    const checks = manifest.signatures.map((entry) => {
+      try {
+        return new SignatureCheck([{ stationKey: Buffer.from(entry.stationKey, 'base64'), der: Buffer.from(entry.signature, 'base64') }])
+      } catch {
+        return undefined
+      }
+    })
     const opened = await this.options.store.openRead?.(firmwareKeys(this.options.prefix, manifest.id).update)
-    if (opened === undefined) return this.unusable(manifest, 'its update.bin is missing')
+    if (opened === undefined) return this.unusable(manifest, 'its update.bin is missing', true)
     const hash = createHash('sha256')
-    const signatures = new SignatureCheck(manifest.signatures.map((entry) => ({ stationKey: Buffer.from(entry.stationKey, 'base64'), der: Buffer.from(entry.signature, 'base64') })))
     let size = 0
-    for await (const chunk of opened.stream) {
-      const piece = chunk as Buffer
-      hash.update(piece)
-      signatures.update(piece)
-      size += piece.length
+    try {
+      for await (const chunk of opened.stream) {
+        const piece = chunk as Buffer
+        size += piece.length
+        if (size > manifest.size) break
+        hash.update(piece)
+        for (const check of checks) check?.update(piece)
+      }
+    } finally {
+      opened.stream.destroy()
     }
     if (size !== manifest.size || hash.digest('hex') !== manifest.sha256) return this.unusable(manifest, 'its update.bin does not match the manifest (size or sha256)')
-    const results = signatures.results()
-    const good = manifest.signatures.filter((_entry, index) => results[index] === true)
-    for (const [index, entry] of manifest.signatures.entries()) {
-      if (results[index] !== true) log.warn({ firmware: manifest.id, keyCrc: entry.keyCrc }, 'firmware signature does not verify with its key; never sent')
-    }
-    this.checkedVersions.set(manifest.id, opened.version)
-    return { usable: true, signatures: good, version: opened.version }
+    const good = manifest.signatures.filter((entry, index) => {
+      const verified = checks[index]?.results()[0] === true
+      if (!verified) log.warn({ firmware: manifest.id, keyCrc: entry.keyCrc }, 'firmware signature does not verify with its key; never sent')
+      return verified
+    })
+    return { usable: true, signatures: good }
   }
 
-  private unusable(manifest: FirmwareManifest, problem: string): Check {
+  private unusable(manifest: FirmwareManifest, problem: string, missing = false): Check {
     this.options.log.error({ firmware: manifest.id, problem }, 'firmware entry unusable; never sent')
-    return { usable: false, problem }
+    return { usable: false, problem, missing }
   }
 
   /** After a mismatch in delivery: check the file again at the next refresh, and drop it from the view now. */
   private forget(id: string): void {
     for (const key of this.checks.keys()) if (key.startsWith(`${id}\n`)) this.checks.delete(key)
-    this.checkedVersions.delete(id)
     if (this.view === undefined) return
     const offers = new Map(this.view.offers)
     offers.delete(id)

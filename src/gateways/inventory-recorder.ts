@@ -3,8 +3,8 @@ import { PreconditionFailedError } from '../errors'
 import type { Logger } from '../logger'
 import type { Metrics } from '../observability/metrics'
 import type { BlobStore, StoredBlob } from '../storage/blob-store'
-import { nextEntry, parseInventoryEntry, refusedEntry } from './inventory'
-import type { InventoryEntry, InventoryRules, NextEntry, Observation } from './inventory'
+import { deliveredEntry, nextEntry, parseInventoryEntry, refusedEntry } from './inventory'
+import type { FirmwareDelivery, InventoryEntry, InventoryRules, NextEntry, Observation } from './inventory'
 
 type InventoryStore = BlobStore & { getFresh?(key: string): Promise<StoredBlob | undefined> }
 
@@ -52,6 +52,35 @@ export class InventoryRecorder {
     } finally {
       clearTimeout(timer)
     }
+  }
+
+  /**
+   * The entry read past the cache, for the firmware loop guard (replicas count deliveries into the same entry):
+   * `{ entry }`, or undefined when it could not be read within `withinMs` (the caller then sends no update).
+   */
+  async freshEntry(eui: string, withinMs = 500): Promise<{ entry: InventoryEntry | undefined } | undefined> {
+    const { store, keyFor } = this.options
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => {
+        resolve(undefined)
+      }, withinMs)
+    })
+    const key = keyFor(eui)
+    const read = (store.getFresh ? store.getFresh(key) : store.get(key)).then((stored) => ({ entry: stored === undefined ? undefined : parseInventoryEntry(stored.body) }))
+    read.catch(() => undefined)
+    try {
+      return await Promise.race([read, late])
+    } catch {
+      return undefined
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** A firmware download that completed (queued behind this gateway's other updates, like observe). */
+  delivered(eui: string, delivery: FirmwareDelivery): void {
+    this.enqueue(eui, (previous) => deliveredEntry(previous, delivery))
   }
 
   /** What an answered request showed (after the answer). */

@@ -54,8 +54,8 @@ export interface Observation {
   readonly sent: readonly Segment[]
   /** Serial and expiry of the desired CUPS bundle's certificate, asked only when that bundle changed. */
   readonly certificate: () => { readonly serial: string; readonly notAfter: string } | undefined
-  /** The firmware update this poll was about: sent, due but held back, or failed by the loop guard. */
-  readonly firmware?: { readonly id: string; readonly version: string; readonly sent: boolean; readonly failed: boolean } | undefined
+  /** The loop guard's verdict on this poll: this firmware failed on the gateway. Deliveries are recorded by deliveredEntry. */
+  readonly firmware?: { readonly id: string; readonly version: string; readonly failed: true } | undefined
 }
 
 export interface InventoryRules {
@@ -151,38 +151,56 @@ export function nextEntry(previous: InventoryEntry | undefined, observation: Obs
 }
 
 /**
- * Firmware records after this poll: one reporting a record's version has it (succeeded); a sent update counts a
- * delivery; the loop guard's verdict marks it failed. Records of other firmware keep what they said.
+ * Firmware records after this poll: one reporting a record's version has it (succeeded), and the loop guard's
+ * verdict marks one failed (once). Deliveries are counted by deliveredEntry, when a download completes.
  */
 function nextFirmware(
   previous: InventoryEntry['firmware'],
   observation: Observation,
 ): { firmware: InventoryEntry['firmware']; newlyFailed: string[] } {
-  const { now, reported, firmware: seen } = observation
+  const { now, reported, firmware: verdict } = observation
   const at = now.toISOString()
   const records: Record<string, FirmwareDeliveryRecord> = { ...previous }
   const newlyFailed: string[] = []
   for (const [id, record] of Object.entries(records)) {
     if (record.state !== 'succeeded' && reported.package === record.version) records[id] = { ...record, state: 'succeeded', settledAt: at }
   }
-  if (seen !== undefined && reported.package !== seen.version) {
-    const record = records[seen.id]
-    if (seen.failed && record?.state !== 'failed') {
-      records[seen.id] = { ...(record ?? { version: seen.version, from: reported.package, deliveries: 0, lastDeliveredAt: at }), state: 'failed', settledAt: at }
-      newlyFailed.push(seen.id)
-    } else if (seen.sent) {
-      // A count goes on only while the gateway stays where the update first found it; otherwise it starts over.
-      const counting = record?.state === 'pending' && record.from === reported.package ? record : undefined
-      records[seen.id] = {
-        version: seen.version,
-        from: reported.package,
-        deliveries: (counting?.deliveries ?? 0) + 1,
-        lastDeliveredAt: at,
-        state: 'pending',
-      }
+  if (verdict !== undefined && reported.package !== verdict.version) {
+    const record = records[verdict.id]
+    if (record?.state !== 'failed') {
+      records[verdict.id] = { ...(record ?? { version: verdict.version, from: reported.package, deliveries: 0, lastDeliveredAt: at }), state: 'failed', settledAt: at }
+      newlyFailed.push(verdict.id)
     }
   }
   return { firmware: Object.keys(records).length === 0 ? undefined : records, newlyFailed }
+}
+
+/** A firmware download that completed: every byte handed to the station's connection. */
+export interface FirmwareDelivery {
+  readonly now: Date
+  readonly id: string
+  readonly version: string
+  /** The `package` the station reported in the request the update answered. */
+  readonly package: string | null
+}
+
+/**
+ * The entry after a completed download: one more delivery, counted while the gateway stays on the version the update
+ * first found (otherwise the count starts over). A failed record stays failed: only an operator clears it.
+ */
+export function deliveredEntry(previous: InventoryEntry | undefined, delivery: FirmwareDelivery): NextEntry | undefined {
+  if (previous === undefined) return undefined
+  const record = previous.firmware?.[delivery.id]
+  if (record?.state === 'failed') return { entry: previous, write: false, newlyStuck: [] }
+  const counting = record?.state === 'pending' && record.from === delivery.package ? record : undefined
+  const next: FirmwareDeliveryRecord = {
+    version: delivery.version,
+    from: delivery.package,
+    deliveries: (counting?.deliveries ?? 0) + 1,
+    lastDeliveredAt: delivery.now.toISOString(),
+    state: 'pending',
+  }
+  return { entry: { ...previous, firmware: { ...previous.firmware, [delivery.id]: next } }, write: true, newlyStuck: [] }
 }
 
 /**

@@ -304,7 +304,7 @@ export class UpdateInfoService {
     this.auditDelivery(access.proof, 'tc', response.tcCredentials, log)
     const inventory = await inventoryEntry
     const firmware = await this.firmwareChoice(request, access, inventory, log)
-    const update = firmware === undefined || !('send' in firmware) ? undefined : await this.openUpdate(firmware, response, work.signal, log)
+    const update = firmware === undefined || !('send' in firmware) ? undefined : await this.openUpdate(firmware, request, response, work.signal, log)
     const body = update?.head ?? encodeUpdateInfoResponse(response)
     const sent = SEGMENTS.flatMap((segment) => {
       const value = response[segment]
@@ -319,25 +319,39 @@ export class UpdateInfoService {
       desired,
       sent: sent.map(({ segment }) => segment),
       certificate: () => describeCertificate(desired.cupsCredentials),
-      ...(firmware === undefined ? {} : { firmware: firmwareObservation(firmware, update !== undefined) }),
+      ...(firmware === undefined ? {} : { firmware: firmwareObservation(firmware) }),
     })
     return { body, sent, proof: access.proof, update: update?.sent }
   }
 
-  /** What the firmware rules say for this gateway now; undefined without a catalogue, or when it cannot be read. */
+  /**
+   * What the firmware rules say for this gateway now; undefined without a catalogue. An update due is decided again
+   * on the inventory entry read past the cache (replicas count deliveries into it), and not sent at all when that
+   * entry cannot be read: the loop guard fails closed.
+   */
   private async firmwareChoice(request: UpdateInfoRequest, access: RequestAccess, inventory: InventoryEntry | undefined, log: Logger): Promise<FirmwareChoice | undefined> {
     const service = this.options.firmware
     if (service === undefined) return undefined
     const overrides = access.registration.record?.overrides
-    const choice = selectFirmware({
-      eui: request.eui,
-      request,
-      labels: overrides?.labels ?? {},
-      preference: overrides?.firmware,
-      catalogue: await service.offers(),
-      deliveries: inventory?.firmware,
-      now: this.now(),
-    })
+    const catalogue = await service.offers()
+    const choose = (entry: InventoryEntry | undefined): FirmwareChoice =>
+      selectFirmware({
+        eui: request.eui,
+        request,
+        labels: overrides?.labels ?? {},
+        preference: overrides?.firmware,
+        catalogue,
+        deliveries: entry?.firmware,
+        now: this.now(),
+      })
+    const first = choose(inventory)
+    if (!('send' in first) || this.options.inventory === undefined) return first
+    const fresh = await this.options.inventory.freshEntry(request.eui)
+    if (fresh === undefined) {
+      this.options.metrics.increment('firmware_withheld_total', { reason: 'inventory_unreadable' })
+      return { none: 'its inventory entry could not be read, so the loop guard cannot count: no update this time' }
+    }
+    const choice = choose(fresh.entry)
     if ('send' in choice) log.debug({ firmware: choice.send.manifest.id, reason: choice.reason }, 'firmware update due')
     return choice
   }
@@ -345,15 +359,16 @@ export class UpdateInfoService {
   /** The answer's head with the update's signature and length, and the update streamed after it; undefined when it waits. */
   private async openUpdate(
     choice: Extract<FirmwareChoice, { send: unknown }>,
+    request: UpdateInfoRequest,
     response: UpdateInfoResponse,
     signal: AbortSignal | undefined,
     log: Logger,
   ): Promise<{ head: Buffer; sent: SentUpdate } | undefined> {
     const service = this.options.firmware
     const { manifest } = choice.send
-    const release = service?.acquire(choice.send)
+    const release = service?.acquire(choice.send, request.eui)
     if (service === undefined || release === undefined) {
-      log.info({ firmware: manifest.id }, 'firmware update due, but its download cap is reached on this replica; sent at a later poll')
+      log.info({ firmware: manifest.id }, 'firmware update due, but the download cap is reached or this gateway is downloading already; sent at a later poll')
       return undefined
     }
     const signature = choice.signature === undefined ? undefined : { keyCrc: choice.signature.keyCrc, der: Buffer.from(choice.signature.signature, 'base64') }
@@ -365,8 +380,17 @@ export class UpdateInfoService {
       release()
       throw err
     }
-    const opened = await service.open(manifest, head, release)
+    // A delivery counts for the loop guard once every byte went out; a download cut short is no delivery.
+    const onDelivered = (): void => {
+      this.options.inventory?.delivered(request.eui, { now: this.now(), id: manifest.id, version: manifest.version, package: request.package })
+    }
+    const opened = await service.open(manifest, head, release, onDelivered)
     if (opened === undefined) return undefined
+    if (signal?.aborted === true) {
+      // Answered "no change" at the deadline while this opened: the station never gets this stream.
+      opened.stream.destroy()
+      return undefined
+    }
     return {
       head,
       sent: { firmware: manifest.id, version: manifest.version, keyCrc: signature?.keyCrc, length: manifest.size, stream: opened.stream, total: opened.length },
@@ -479,11 +503,9 @@ export class UpdateInfoService {
   }
 }
 
-/** What the inventory learns from this poll about firmware: sent, due but not sent, or failed by the loop guard. */
-function firmwareObservation(choice: FirmwareChoice, sent: boolean): Observation['firmware'] {
-  if ('send' in choice) return { id: choice.send.manifest.id, version: choice.send.manifest.version, sent, failed: false }
-  if (choice.failed !== undefined) return { id: choice.failed.id, version: choice.failed.version, sent: false, failed: true }
-  return undefined
+/** What the inventory learns from this poll about firmware: the loop guard's verdict (deliveries are counted on completion). */
+function firmwareObservation(choice: FirmwareChoice): Observation['firmware'] {
+  return 'none' in choice && choice.failed !== undefined ? { id: choice.failed.id, version: choice.failed.version, failed: true } : undefined
 }
 
 /** A first identity that goes to a caller who proved nothing, on a gateway whose record carries a reset's flag. */

@@ -18,6 +18,9 @@ export interface UpdateInfoRouteOptions {
 
 export const UPDATE_INFO_PATH = '/update-info'
 
+/** A download slower than this on average is cut: 16 MiB then takes at most about 35 minutes. */
+const MIN_DOWNLOAD_BYTES_PER_SECOND = 8 * 1024
+
 export function updateInfoRoute(app: FastifyInstance, options: UpdateInfoRouteOptions): void {
   void app.register((scope, _opts, done) => {
     // Stations up to 2.0.3 send no Content-Type, and stock Fastify answers 415, which the station takes
@@ -41,12 +44,27 @@ export function updateInfoRoute(app: FastifyInstance, options: UpdateInfoRouteOp
       const { update } = answer
       // A Buffer is sent as-is with Content-Length; the station cannot read a chunked body (rule 11).
       if (update === undefined) return reply.code(200).type('application/octet-stream').send(answer.body)
-      // Socket inactivity, not total time: writes that drain re-arm it, a stalled reader lets it fire.
-      request.raw.socket.setTimeout(options.downloadStallMs, () => {
-        request.log.warn({ firmware: update.firmware, stallMs: options.downloadStallMs }, 'firmware download stalled; connection closed')
-        request.raw.socket.destroy()
+      // Socket inactivity, not total time: writes that drain re-arm it, a stalled reader lets it fire. Plus a floor on
+      // the average rate, so a reader taking a byte now and then cannot hold a download slot for days.
+      const socket = request.raw.socket
+      const cut = (why: string): void => {
+        request.log.warn({ firmware: update.firmware, why }, 'firmware download cut off')
+        socket.destroy()
+      }
+      const onStall = (): void => {
+        cut(`no progress for ${String(options.downloadStallMs)} ms (DOWNLOAD_STALL_TIMEOUT_MS)`)
+      }
+      socket.setTimeout(options.downloadStallMs)
+      socket.on('timeout', onStall)
+      const slowest = setTimeout(() => {
+        cut(`slower than ${String(MIN_DOWNLOAD_BYTES_PER_SECOND)} bytes/s on average`)
+      }, options.downloadStallMs + Math.ceil((update.total / MIN_DOWNLOAD_BYTES_PER_SECOND) * 1000))
+      reply.raw.once('close', () => {
+        clearTimeout(slowest)
+        // A kept-alive connection goes back to the server's own timeouts.
+        socket.removeListener('timeout', onStall)
+        update.stream.destroy()
       })
-      reply.raw.once('close', () => { update.stream.destroy(); })
       return reply.code(200).type('application/octet-stream').header('content-length', String(update.total)).send(update.stream)
     })
     done()

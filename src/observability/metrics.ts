@@ -37,7 +37,10 @@ export const COUNTERS = {
     help: 'Firmware updates streamed to a gateway, by result: completed, or aborted (the link stalled or broke, or the stored update did not match its manifest)',
     labels: { result: ['completed', 'aborted'] },
   },
-  firmware_withheld_total: { help: 'Updates a gateway was due but not sent this time, by reason', labels: { reason: ['download_cap', 'storage'] } },
+  firmware_withheld_total: {
+    help: 'Updates a gateway was due but not sent this time, by reason',
+    labels: { reason: ['download_cap', 'already_downloading', 'storage', 'inventory_unreadable'] },
+  },
   firmware_failures_total: { help: 'Gateways the firmware loop guard marked failed (still on the old version after the last allowed delivery)' },
   firmware_rollouts_halted_total: { help: 'Rollouts that halted themselves on too many failed gateways' },
 } as const satisfies Record<string, MetricSpec>

@@ -20,12 +20,6 @@ export interface ObjectStream {
   readonly stream: Readable
   /** The object's size as storage reports it; the stream may still end short (a broken connection). */
   readonly length: number
-  /**
-   * Which version of the object this is: the same while the object is unchanged, different once it was replaced or
-   * modified (S3: its ETag; fs: device, inode, size and mtime of the opened file). A reader that checked one
-   * version can skip checking it again.
-   */
-  readonly version: string
 }
 
 export interface PutCondition {

@@ -246,8 +246,7 @@ export class FsBlobStore implements BlobStore {
         return undefined
       }
       // The open descriptor keeps reading the file it opened, even if a put renames a new one into place.
-      const version = `${String(stats.dev)}:${String(stats.ino)}:${String(stats.size)}:${String(stats.mtimeMs)}:${String(stats.ctimeMs)}`
-      return { stream: handle.createReadStream({ autoClose: true, highWaterMark: 64 * 1024 }), length: stats.size, version }
+      return { stream: handle.createReadStream({ autoClose: true, highWaterMark: 64 * 1024 }), length: stats.size }
     } catch (err) {
       await handle.close().catch(() => undefined)
       if (isAbsent(err)) return undefined

@@ -32,7 +32,7 @@ export class MemoryBlobStore implements BlobStore {
     const blob = this.#blobs.get(key)
     if (blob === undefined) return Promise.resolve(undefined)
     const body = Buffer.from(blob.body)
-    return Promise.resolve({ stream: Readable.from([body], { objectMode: false }), length: body.length, version: blob.etag })
+    return Promise.resolve({ stream: Readable.from([body], { objectMode: false }), length: body.length })
   }
 
   delete(key: string): Promise<void> {

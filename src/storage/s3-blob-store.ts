@@ -205,11 +205,11 @@ export class S3BlobStore implements BlobStore {
     try {
       const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }), { requestTimeout: this.#streamIdleMs })
       const body = out.Body
-      if (!(body instanceof Readable) || out.ContentLength === undefined || out.ETag === undefined) {
+      if (!(body instanceof Readable) || out.ContentLength === undefined) {
         discard(body)
-        throw new Error('GetObject response has no readable body with a ContentLength and an ETag')
+        throw new Error('GetObject response has no readable body with a ContentLength')
       }
-      return { stream: body, length: out.ContentLength, version: unquote(out.ETag) }
+      return { stream: body, length: out.ContentLength }
     } catch (err) {
       if (isObjectAbsent(s3ErrorFacts(err))) return undefined
       throw this.#unavailable('get', key, err)

@@ -202,7 +202,9 @@ describe('firmware updates end to end', () => {
     await rollout(await publish('2.0.1', ['1.0.0'], [FIXTURE_KEY], huge))
     const stalled = await station({ keys: [FIXTURE_KEY], stallAfterBytes: 64 * 1024 })
     await expect(stalled.contact()).rejects.toThrow(/connection closed after/)
-    expect(server.logLines.some((line) => line.includes('firmware download stalled'))).toBe(true)
+    // A download cut short is no delivery: the loop guard counts only what went out whole.
+    expect((await inventoryOf(stalled))?.firmware).toBeUndefined()
+    expect(server.logLines.some((line) => line.includes('firmware download cut off') && line.includes('DOWNLOAD_STALL_TIMEOUT_MS'))).toBe(true)
     await server.settle()
     const metrics = (await adminGet(server.adminPort, '/metrics')).body
     expect(counterValue(metrics, 'cups_firmware_downloads_total{result="aborted"}')).toBeGreaterThanOrEqual(1)

@@ -47,6 +47,20 @@ describe('FirmwareService', () => {
     expect(offered?.signatures.map((entry) => entry.keyCrc)).toEqual([manifest.signatures[0]?.keyCrc])
   })
 
+  it('one broken entry costs only itself: a key that is not a point fails its signature, a copied folder is left out, others stay', async () => {
+    const { store, service, manifest } = await setUp()
+    const notAPoint = Buffer.alloc(64)
+    const edited = parseManifest(serialise({ ...manifest, signatures: [...manifest.signatures, { keyCrc: keyCrcOf(notAPoint), stationKey: notAPoint.toString('base64'), signature: signature.signature }] }))
+    await store.put(firmwareKeys('cups/', manifest.id).manifest, serialise(edited))
+    // A folder copied by hand: its manifest names the original id.
+    const copy = firmwareKeys('cups/', 'copied-by-hand')
+    await store.put(copy.manifest, serialise(manifest))
+    await store.put(copy.update, update)
+    const offers = await service.offers()
+    expect([...offers.keys()]).toEqual([manifest.id])
+    expect(offers.get(manifest.id)?.signatures.map((entry) => entry.keyCrc)).toEqual([manifest.signatures[0]?.keyCrc])
+  })
+
   it('offers nothing for an update that does not match its manifest', async () => {
     const { store, service, manifest } = await setUp()
     await store.put(firmwareKeys('cups/', manifest.id).update, Buffer.concat([update, Buffer.from('\n')]))
@@ -57,38 +71,44 @@ describe('FirmwareService', () => {
     const { service, manifest, metrics } = await setUp({ maxConcurrentDownloads: 2 })
     const offer = (await service.offers()).get(manifest.id)
     if (offer === undefined) throw new Error('not offered')
-    const first = service.acquire(offer)
-    const second = service.acquire(offer)
+    const first = service.acquire(offer, 'a')
+    const second = service.acquire(offer, 'b')
     expect(first).toBeDefined()
     expect(second).toBeDefined()
-    expect(service.acquire(offer)).toBeUndefined()
+    expect(service.acquire(offer, 'c')).toBeUndefined()
     first?.()
     first?.()
-    expect(service.acquire(offer)).toBeDefined()
-    expect(service.acquire(offer)).toBeUndefined()
+    // One download per gateway at a time: a second connection of gateway b waits, whatever the cap.
+    expect(service.acquire(offer, 'b')).toBeUndefined()
+    expect(service.acquire(offer, 'c')).toBeDefined()
+    expect(service.acquire(offer, 'd')).toBeUndefined()
     expect(await metrics.value('firmware_withheld_total', { reason: 'download_cap' })).toBe(2)
+    expect(await metrics.value('firmware_withheld_total', { reason: 'already_downloading' })).toBe(1)
   })
 
-  it('streams head then update, releasing its slot at the end; a version replaced since the check is cut short', async () => {
+  it('streams head then update, releasing its slot and counting a delivery at the end; one changed since the check is cut short', async () => {
     const { store, service, manifest, metrics } = await setUp()
     await service.offers()
     let released = 0
     const head = Buffer.from('HEAD')
-    const opened = await service.open(manifest, head, () => released++)
+    let delivered = 0
+    const opened = await service.open(manifest, head, () => released++, () => delivered++)
     expect(opened?.length).toBe(head.length + update.length)
     expect((await collect(opened?.stream ?? process.stdin)).equals(Buffer.concat([head, update]))).toBe(true)
     await new Promise((resolve) => setImmediate(resolve))
     expect(released).toBe(1)
+    expect(delivered).toBe(1)
     expect(await metrics.value('firmware_downloads_total', { result: 'completed' })).toBe(1)
 
     // Same size, other bytes, a new version in storage: hashed on the way, and the last chunk never goes out.
     const tampered = Buffer.from(update)
     tampered[0] = 0x23 ^ 0xff
     await store.put(firmwareKeys('cups/', manifest.id).update, tampered)
-    const second = await service.open(manifest, head, () => released++)
+    const second = await service.open(manifest, head, () => released++, () => delivered++)
     await expect(collect(second?.stream ?? process.stdin)).rejects.toThrow(/not the one checked/)
     await new Promise((resolve) => setImmediate(resolve))
     expect(released).toBe(2)
+    expect(delivered).toBe(1)
     expect(await metrics.value('firmware_downloads_total', { result: 'aborted' })).toBe(1)
   })
 })
