@@ -6,6 +6,7 @@ import type { Command } from 'commander'
 import { parseUpdateInfoRequest } from '../cups/update-info-request'
 import type { UpdateInfoRequest } from '../cups/update-info-request'
 import { InvalidRequestError } from '../errors'
+import type { FirmwareChoice } from '../firmware/select-firmware'
 import { bundleMaterial } from '../gateways/access-policy'
 import type { Caller } from '../gateways/access-policy'
 import { SEGMENTS } from '../gateways/inventory'
@@ -150,6 +151,7 @@ function asJson(eui: string, assumed: Assumed, preview: Preview): Record<string,
         segments,
         sends: SEGMENTS.filter((segment) => segments[segment].send),
         heldBack: preview.decision.heldBack,
+        firmware: firmwareJson(preview.firmware),
         actions: preview.actions,
       }
     }
@@ -167,14 +169,27 @@ function asText(eui: string, assumed: Assumed, preview: Preview): string {
       const segments = preview.decision.explain()
       const sent = SEGMENTS.filter((segment) => segments[segment].send)
       const summary = sent.length === 0 ? '200 "no change"' : `200 with ${sent.join(', ')}`
+      const update = preview.firmware === undefined ? [] : [['update', 'send' in preview.firmware ? 'yes' : 'no', firmwareReason(preview.firmware)]]
       const table = formatTable(
         ['segment', 'sent', 'why'],
-        SEGMENTS.map((segment) => [segment, segments[segment].send ? 'yes' : 'no', segments[segment].reason]),
+        [...SEGMENTS.map((segment) => [segment, segments[segment].send ? 'yes' : 'no', segments[segment].reason]), ...update],
       )
       const actions = preview.actions.length === 0 ? [] : ['the server would also:', ...preview.actions.map((action) => `  - ${action}`)]
       return `${lines([...head, `status:  ${summary} (proof: ${preview.proof})`, ''])}${table}${lines(actions)}`
     }
   }
+}
+
+function firmwareReason(choice: FirmwareChoice): string {
+  return 'send' in choice ? `${choice.send.manifest.id} (${choice.send.manifest.version}): ${choice.reason}` : choice.none
+}
+
+function firmwareJson(choice: FirmwareChoice | undefined): Record<string, unknown> | null {
+  if (choice === undefined) return null
+  if ('send' in choice) {
+    return { send: true, firmware: choice.send.manifest.id, version: choice.send.manifest.version, keyCrc: choice.signature?.keyCrc ?? null, reason: choice.reason }
+  }
+  return { send: false, reason: choice.none, ...(choice.failed === undefined ? {} : { failed: choice.failed.id }) }
 }
 
 function lines(texts: readonly string[]): string {

@@ -8,7 +8,7 @@ import { encodeUpdateInfoHead, encodeUpdateInfoResponse, NO_CHANGE } from '../cu
 import type { UpdateInfoResponse } from '../cups/update-info-response'
 import type { FirmwareService } from '../firmware/firmware-service'
 import { selectFirmware } from '../firmware/select-firmware'
-import type { FirmwareChoice } from '../firmware/select-firmware'
+import type { FirmwareChoice, FirmwareOffer } from '../firmware/select-firmware'
 import { AppError, MintingError, StorageUnavailableError } from '../errors'
 import type { Logger } from '../logger'
 import type { Metrics } from '../observability/metrics'
@@ -69,6 +69,8 @@ export type Preview =
       readonly cupsUri: string | undefined
       readonly tcUri: string | undefined
       readonly decision: Decision
+      /** The firmware update it would get, or why none; undefined without a firmware catalogue. */
+      readonly firmware: FirmwareChoice | undefined
       /** What the server would do besides answering (mint, record, ...), in words. */
       readonly actions: readonly string[]
     }
@@ -232,7 +234,8 @@ export class UpdateInfoService {
       now: this.now(),
     })
     if (consumesBootstrapOnce(access, decision.explain().cupsCredentials.send)) actions.push('remove the reset\'s one anonymous bootstrap from its record')
-    return { outcome: 'answer', proof: access.proof, cupsUri, tcUri, decision, actions }
+    const firmware = this.options.firmware === undefined ? undefined : this.selectFor(request, access, await this.options.inventory?.entry(eui), await this.options.firmware.offers())
+    return { outcome: 'answer', proof: access.proof, cupsUri, tcUri, decision, firmware, actions }
   }
 
   /** Who is asking and what applies to the gateway: read-only, shared by respond() and preview(). */
@@ -332,18 +335,8 @@ export class UpdateInfoService {
   private async firmwareChoice(request: UpdateInfoRequest, access: RequestAccess, inventory: InventoryEntry | undefined, log: Logger): Promise<FirmwareChoice | undefined> {
     const service = this.options.firmware
     if (service === undefined) return undefined
-    const overrides = access.registration.record?.overrides
     const catalogue = await service.offers()
-    const choose = (entry: InventoryEntry | undefined): FirmwareChoice =>
-      selectFirmware({
-        eui: request.eui,
-        request,
-        labels: overrides?.labels ?? {},
-        preference: overrides?.firmware,
-        catalogue,
-        deliveries: entry?.firmware,
-        now: this.now(),
-      })
+    const choose = (entry: InventoryEntry | undefined): FirmwareChoice => this.selectFor(request, access, entry, catalogue)
     const first = choose(inventory)
     if (!('send' in first) || this.options.inventory === undefined) return first
     const fresh = await this.options.inventory.freshEntry(request.eui)
@@ -354,6 +347,20 @@ export class UpdateInfoService {
     const choice = choose(fresh.entry)
     if ('send' in choice) log.debug({ firmware: choice.send.manifest.id, reason: choice.reason }, 'firmware update due')
     return choice
+  }
+
+  /** The firmware rules for this gateway, its record and inventory entry: the one decision respond() and preview() share. */
+  private selectFor(request: UpdateInfoRequest, access: RequestAccess, entry: InventoryEntry | undefined, catalogue: ReadonlyMap<string, FirmwareOffer>): FirmwareChoice {
+    const overrides = access.registration.record?.overrides
+    return selectFirmware({
+      eui: request.eui,
+      request,
+      labels: overrides?.labels ?? {},
+      preference: overrides?.firmware,
+      catalogue,
+      deliveries: entry?.firmware,
+      now: this.now(),
+    })
   }
 
   /** The answer's head with the update's signature and length, and the update streamed after it; undefined when it waits. */

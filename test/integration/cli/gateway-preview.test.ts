@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { crc32 } from '../../../src/cups/crc32'
 import { storageKeys } from '../../../src/storage/storage-keys'
 import { CLI_STORAGES, runCliBinary } from '../../support/cli-binary'
+import { readFixture } from '../../support/fixtures'
 import type { CliStorage } from '../../support/cli-binary'
 import { postUpdateInfo } from '../../support/https-client'
 import { decodeUpdateInfoResponse, splitBlobLikeStation } from '../../support/station-decoder'
@@ -52,7 +53,8 @@ for (const kind of CLI_STORAGES) {
 
     beforeAll(async () => {
       storage = await kind.create()
-      env = { ...storage.env, CUPS_URI: 'https://localhost:7443', TC_URI: 'wss://localhost:8887', BOOTSTRAP_POLICY: 'registered' }
+      // CACHE_TTL_SECONDS=0: the server sees the firmware the CLI publishes below at once.
+      env = { ...storage.env, CUPS_URI: 'https://localhost:7443', TC_URI: 'wss://localhost:8887', BOOTSTRAP_POLICY: 'registered', CACHE_TTL_SECONDS: '0' }
       server = await startTestServer(env)
     })
     afterAll(async () => {
@@ -130,6 +132,37 @@ for (const kind of CLI_STORAGES) {
       const answer = await post(converged, identity)
       expect(answer.status).toBe(200)
       expect(sentSegments(decodeUpdateInfoResponse(answer.body))).toEqual([])
+    })
+
+    it('a firmware rollout: the preview names the update and the key it is signed for; the server sends exactly that', async () => {
+      const identity = identityOf(delivered.cupsCredentials ?? Buffer.alloc(0))
+      const keyFile = path.join(storage.dir, 'fw-sig.private.pem')
+      await writeFile(keyFile, readFixture('fw-sig.private.pem'))
+      const updateFile = path.join(storage.dir, 'update.sh')
+      await writeFile(updateFile, '#!/bin/sh\necho 1.0.1 > version.txt\nrm -f /tmp/update.bin\n')
+      const published = await runCliBinary(['firmware', 'publish', updateFile, '--version', '1.0.1', '--from', '1.0.0', '--sign', keyFile], { env })
+      expect(published.status).toBe(0)
+      const id = published.stdout.trim().split('\n').at(-1) ?? ''
+      expect((await runCliBinary(['firmware', 'rollout', id], { env })).status).toBe(0)
+      const withKey = stationRequest({
+        router: EUI,
+        cupsUri: 'https://localhost:7443',
+        tcUri: 'wss://localhost:8887',
+        cupsCredCrc: crc32(delivered.cupsCredentials ?? Buffer.alloc(0)),
+        tcCredCrc: crc32(delivered.tcCredentials ?? Buffer.alloc(0)),
+        keys: [3420020549],
+      })
+      const result = (await preview(['--request', await requestFile('with-key.json', withKey)])) as PreviewJson & { firmware: { send: boolean; firmware: string; keyCrc: number } }
+      expect(result.firmware).toMatchObject({ send: true, firmware: id, keyCrc: 3420020549 })
+      const answer = await post(withKey, identity)
+      const decoded = decodeUpdateInfoResponse(answer.body)
+      expect(decoded.signature?.keyCrc).toBe(3420020549)
+      expect(decoded.update?.toString()).toContain('echo 1.0.1 > version.txt')
+      // Without a key the station could not check it: the preview says so, and nothing goes.
+      const keyless = (await preview(['--request', await requestFile('keyless.json', { ...withKey, keys: [] })])) as PreviewJson & { firmware: { send: boolean; reason: string } }
+      expect(keyless.firmware).toMatchObject({ send: false })
+      expect(keyless.firmware.reason).toMatch(/no signing keys/)
+      expect((await runCliBinary(['firmware', 'halt', id], { env })).status).toBe(0)
     })
 
     it('an anonymous caller once it is provisioned: 403 with the reason, in the preview and from the server', async () => {
