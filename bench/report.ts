@@ -7,6 +7,8 @@ import type { CacheMemory } from './cache-memory'
 import type { MicroResult } from './codec'
 import { renderFirmware } from './firmware'
 import type { FirmwareResults } from './firmware'
+import { renderGoals } from './goals'
+import type { Goal } from './goals'
 import type { ImportBench } from './import'
 import type { PhaseResult } from './phase'
 import type { ServerRun } from './server-load'
@@ -51,6 +53,8 @@ export interface Results {
   readonly cliImport: ImportBench
   /** 200 stations downloading one 16 MiB signed update at once, against a bare node:https floor. */
   readonly firmware: FirmwareResults
+  /** Issue 12's goals, each against its floor measured in the same run. */
+  readonly goals: readonly Goal[]
   readonly loadAverageAtEnd: number
   readonly errors: number
 }
@@ -103,7 +107,7 @@ function microRow(result: MicroResult): string {
 
 /** The Markdown block for the README: machine line, the results table, memory, and how each row was measured. */
 export function renderMarkdown(results: Results): string {
-  return `${renderMain(results)}\n\n${renderFirmware(results.firmware)}`
+  return `${renderGoals(results.goals)}\n\n${renderMain(results)}\n\n${renderFirmware(results.firmware)}`
 }
 
 function renderMain(results: Results): string {

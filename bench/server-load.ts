@@ -192,7 +192,7 @@ function firstContacts(target: Target, stations: ProvisionedStation[], mintEngin
   )
 }
 
-function freshMeta(gateways: number, plan: LoadPlan, blocks = 1): PhaseMeta {
+export function freshMeta(gateways: number, plan: LoadPlan, blocks = 1): PhaseMeta {
   return {
     id: 'poll-fresh-tls',
     scenario: 'steady poll, fresh TLS + client cert',
@@ -201,7 +201,7 @@ function freshMeta(gateways: number, plan: LoadPlan, blocks = 1): PhaseMeta {
   }
 }
 
-function keepAliveMeta(plan: LoadPlan, blocks = 1): PhaseMeta {
+export function keepAliveMeta(plan: LoadPlan, blocks = 1): PhaseMeta {
   return {
     id: 'poll-keep-alive',
     scenario: 'steady poll, keep-alive',
@@ -214,7 +214,7 @@ function interleavedNote(blocks: number): string {
   return blocks > 1 ? `; two fresh servers, LOG_LEVEL=warn and info, measured in ${blocks} alternating blocks each (A B B A ...)` : ''
 }
 
-function freshTask(target: Target, stations: readonly ProvisionedStation[]): Task {
+export function freshTask(target: Target, stations: readonly ProvisionedStation[]): Task {
   return async (i) => {
     const station = at(stations, i % stations.length)
     return expectNoChange(await postUpdateInfo({ port: target.server.port, body: station.noChangeBody, tls: station.tls, agent: false }))
@@ -222,7 +222,7 @@ function freshTask(target: Target, stations: readonly ProvisionedStation[]): Tas
 }
 
 /** One Agent per client identity and server: an Agent pools by TLS options, and secureContext is not one of them. */
-function keepAliveTask(target: Target, station: ProvisionedStation, agent: https.Agent): Task {
+export function keepAliveTask(target: Target, station: ProvisionedStation, agent: https.Agent): Task {
   return async () => expectNoChange(await postUpdateInfo({ port: target.server.port, body: station.noChangeBody, tls: station.tls, agent }))
 }
 
@@ -286,7 +286,7 @@ async function writeBundles(dataDir: string, gateways: readonly { eui: string; b
 }
 
 /** The server's own counters (GET /metrics on the admin listener), to confirm nothing failed behind a "no change". */
-async function fetchMetrics(target: Target): Promise<Record<string, number>> {
+export async function fetchMetrics(target: Target): Promise<Record<string, number>> {
   const { server } = target
   const text = await new Promise<string>((resolve, reject) => {
     const request = http.get(
