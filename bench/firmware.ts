@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
 import { FirmwareCatalogue } from '../src/firmware/firmware-catalogue'
-import { ROLLOUT_DEFAULTS } from '../src/firmware/firmware-manifest'
+import { activeRollout } from '../src/firmware/firmware-manifest'
 import { keyCrcOf, signUpdate, stationKeyOf } from '../src/firmware/signing-keys'
 import { FsBlobStore } from '../src/storage/fs-blob-store'
 import { freePort } from '../test/support/free-port'
@@ -143,11 +143,7 @@ export async function firmwareBenchmark(options: Omit<ServerOptions, 'logLevel' 
       signatures: [{ stationKey: stationKeyOf(key).toString('base64'), signature: signUpdate(update, key).toString('base64') }],
       now: new Date(),
     })
-    const now = new Date().toISOString()
-    await catalogue.changeRollout(manifest.id, () => ({
-      format: 1, firmware: manifest.id, state: 'active', percent: 100, ...ROLLOUT_DEFAULTS, maxConcurrentDownloads: count,
-      allowUnsigned: false, allowDowngrade: false, failures: 0, createdAt: now, updatedAt: now,
-    }))
+    await catalogue.changeRollout(manifest.id, () => activeRollout(manifest.id, new Date(), { maxConcurrentDownloads: count }))
     await new Promise((resolve) => setTimeout(resolve, 1500))
     const keyCrc = keyCrcOf(stationKeyOf(key))
     const requests = stations.map((station) => ({ tls: station.tls, body: station.noChangeBody.replace('"keys":[]', `"keys":[${String(keyCrc)}]`) }))

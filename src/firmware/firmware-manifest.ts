@@ -84,6 +84,24 @@ export type Rollout = z.infer<typeof ROLLOUT_SCHEMA>
 
 export const ROLLOUT_DEFAULTS = { maxConcurrentDownloads: 20, maxDeliveries: 2, haltAfterFailures: 5 } as const
 
+/** A rollout that starts now: everyone selected, signed updates only, no downgrade, the default caps; `fields` override. */
+export function activeRollout(firmware: string, now: Date, fields: Partial<Rollout> = {}): Rollout {
+  const at = now.toISOString()
+  return {
+    format: 1,
+    firmware,
+    state: 'active',
+    percent: 100,
+    ...ROLLOUT_DEFAULTS,
+    allowUnsigned: false,
+    allowDowngrade: false,
+    failures: 0,
+    createdAt: at,
+    updatedAt: at,
+    ...fields,
+  }
+}
+
 /** The id of an update: its version (made path-safe) and the start of its sha256, so a re-publish finds the same entry. */
 export function firmwareIdOf(version: string, sha256: string): string {
   const safe = version.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, 60)

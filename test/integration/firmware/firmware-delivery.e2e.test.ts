@@ -7,7 +7,7 @@ import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { FirmwareCatalogue } from '../../../src/firmware/firmware-catalogue'
 import type { Rollout } from '../../../src/firmware/firmware-manifest'
-import { ROLLOUT_DEFAULTS } from '../../../src/firmware/firmware-manifest'
+import { activeRollout } from '../../../src/firmware/firmware-manifest'
 import { signingKey, signUpdate, stationKeyOf } from '../../../src/firmware/signing-keys'
 import { inRamp } from '../../../src/firmware/select-firmware'
 import { parseInventoryEntry } from '../../../src/gateways/inventory'
@@ -55,20 +55,7 @@ async function publish(version: string, from: string[], keys: readonly KeyObject
 }
 
 async function rollout(id: string, fields: Partial<Rollout> = {}): Promise<void> {
-  const now = new Date().toISOString()
-  await catalogue.changeRollout(id, () => ({
-    format: 1,
-    firmware: id,
-    state: 'active',
-    percent: 100,
-    ...ROLLOUT_DEFAULTS,
-    allowUnsigned: false,
-    allowDowngrade: false,
-    failures: 0,
-    createdAt: now,
-    updatedAt: now,
-    ...fields,
-  }))
+  await catalogue.changeRollout(id, () => activeRollout(id, new Date(), fields))
 }
 
 async function inventoryOf(simulator: StationSimulator): Promise<ReturnType<typeof parseInventoryEntry>> {

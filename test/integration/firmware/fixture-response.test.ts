@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { parseUpdateInfoRequest } from '../../../src/cups/update-info-request'
 import { encodeUpdateInfoHead } from '../../../src/cups/update-info-response'
 import { FirmwareCatalogue } from '../../../src/firmware/firmware-catalogue'
-import { ROLLOUT_DEFAULTS } from '../../../src/firmware/firmware-manifest'
+import { activeRollout } from '../../../src/firmware/firmware-manifest'
 import { FirmwareService } from '../../../src/firmware/firmware-service'
 import { selectFirmware } from '../../../src/firmware/select-firmware'
 import { signingKey, signUpdate, stationKeyOf } from '../../../src/firmware/signing-keys'
@@ -40,11 +40,7 @@ describe('the captured signed update', () => {
       signatures: [{ stationKey: stationKey.toString('base64'), signature: capturedSignature.toString('base64') }],
       now: new Date('2026-11-23T19:50:00Z'),
     })
-    const now = new Date().toISOString()
-    await catalogue.changeRollout(manifest.id, () => ({
-      format: 1, firmware: manifest.id, state: 'active', percent: 100, ...ROLLOUT_DEFAULTS,
-      allowUnsigned: false, allowDowngrade: false, failures: 0, createdAt: now, updatedAt: now,
-    }))
+    await catalogue.changeRollout(manifest.id, () => activeRollout(manifest.id, new Date()))
     const service = new FirmwareService({ store, prefix: 'cups/', refreshMs: 0, log: quiet, metrics: NO_METRICS })
     const choice = selectFirmware({ eui: request.eui, request, labels: {}, preference: undefined, catalogue: await service.offers(), deliveries: undefined, now: new Date() })
     if (!('send' in choice) || choice.signature === undefined) throw new Error(`expected a signed update, got ${JSON.stringify(choice)}`)

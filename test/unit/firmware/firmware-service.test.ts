@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { FirmwareCatalogue, firmwareKeys } from '../../../src/firmware/firmware-catalogue'
 import type { FirmwareManifest, Rollout } from '../../../src/firmware/firmware-manifest'
-import { parseManifest, ROLLOUT_DEFAULTS, serialise } from '../../../src/firmware/firmware-manifest'
+import { activeRollout, parseManifest, serialise } from '../../../src/firmware/firmware-manifest'
 import { FirmwareService } from '../../../src/firmware/firmware-service'
 import { keyCrcOf, signUpdate, stationKeyOf } from '../../../src/firmware/signing-keys'
 import { PromMetrics } from '../../../src/observability/prom-metrics'
@@ -18,11 +18,7 @@ async function setUp(rollout: Partial<Rollout> = {}): Promise<{ store: MemoryBlo
   const store = new MemoryBlobStore()
   const catalogue = new FirmwareCatalogue(store, 'cups/')
   const { manifest } = await catalogue.publish({ update, version: '1.0.1', from: ['1.0.0'], signatures: [signature], now: new Date() })
-  const now = new Date().toISOString()
-  await catalogue.changeRollout(manifest.id, () => ({
-    format: 1, firmware: manifest.id, state: 'active', percent: 100, ...ROLLOUT_DEFAULTS,
-    allowUnsigned: false, allowDowngrade: false, failures: 0, createdAt: now, updatedAt: now, ...rollout,
-  }))
+  await catalogue.changeRollout(manifest.id, () => activeRollout(manifest.id, new Date(), rollout))
   const metrics = new PromMetrics({ processMetrics: false })
   return { store, service: new FirmwareService({ store, prefix: 'cups/', refreshMs: 0, log: quiet, metrics }), manifest, metrics }
 }

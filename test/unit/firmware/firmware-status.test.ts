@@ -1,7 +1,7 @@
 // firmwareStatus: targeted / delivered / succeeded / failed / pending per firmware, over a hand-made fleet and catalogue.
 import { describe, expect, it } from 'vitest'
 import type { FirmwareManifest, Rollout } from '../../../src/firmware/firmware-manifest'
-import { ROLLOUT_DEFAULTS } from '../../../src/firmware/firmware-manifest'
+import { activeRollout } from '../../../src/firmware/firmware-manifest'
 import { firmwareStatus } from '../../../src/firmware/firmware-status'
 import type { FirmwareCounts, StatusGateway } from '../../../src/firmware/firmware-status'
 import type { FirmwareDeliveryRecord, FirmwareOffer } from '../../../src/firmware/select-firmware'
@@ -27,19 +27,7 @@ function manifest(id: string, version: string, overrides: Partial<FirmwareManife
 }
 
 function rollout(firmware: string, overrides: Partial<Rollout> = {}): Rollout {
-  return {
-    format: 1,
-    firmware,
-    state: 'active',
-    percent: 100,
-    ...ROLLOUT_DEFAULTS,
-    allowUnsigned: false,
-    allowDowngrade: false,
-    failures: 0,
-    createdAt: '2026-12-01T00:00:00.000Z',
-    updatedAt: '2026-12-01T00:00:00.000Z',
-    ...overrides,
-  }
+  return activeRollout(firmware, new Date('2026-12-01T00:00:00.000Z'), overrides)
 }
 
 function catalogue(...offers: { manifest: FirmwareManifest; rollout?: Rollout }[]): Map<string, FirmwareOffer> {

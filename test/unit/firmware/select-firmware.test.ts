@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import type { FirmwareManifest, FirmwareSignature, Rollout } from '../../../src/firmware/firmware-manifest'
-import { firmwareIdOf, sha256Of } from '../../../src/firmware/firmware-manifest'
+import { activeRollout, firmwareIdOf, sha256Of } from '../../../src/firmware/firmware-manifest'
 import { inRamp, selectFirmware } from '../../../src/firmware/select-firmware'
 import type { FirmwareChoice, FirmwareDeliveryRecord, FirmwareOffer, SelectFirmwareInput } from '../../../src/firmware/select-firmware'
 import { keyCrcOf, SignatureCheck, signUpdate, stationKeyOf } from '../../../src/firmware/signing-keys'
@@ -50,21 +50,7 @@ function manifest(version: string, overrides: Partial<FirmwareManifest> = {}): F
 }
 
 function rollout(firmware: string, overrides: Partial<Rollout> = {}): Rollout {
-  return {
-    format: 1,
-    firmware,
-    state: 'active',
-    percent: 100,
-    maxConcurrentDownloads: 20,
-    allowUnsigned: false,
-    allowDowngrade: false,
-    maxDeliveries: 2,
-    haltAfterFailures: 5,
-    failures: 0,
-    createdAt: '2026-12-01T00:00:00.000Z',
-    updatedAt: '2026-12-01T00:00:00.000Z',
-    ...overrides,
-  }
+  return activeRollout(firmware, new Date('2026-12-01T00:00:00.000Z'), overrides)
 }
 
 interface OfferOptions {
