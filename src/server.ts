@@ -49,7 +49,7 @@ export interface RunningServer {
   readonly readiness: Readiness
   /** Re-read the server certificate, key and client CAs, and the allowlist file (SIGHUP); false keeps the old TLS files. */
   reload(reason: string): Promise<boolean>
-  /** Settles when the work done after answers so far (inventory writes) has finished. */
+  /** Settles when the work done after answers so far (inventory writes) and a read of the firmware catalogue under way have finished. */
   settle(): Promise<void>
   close(): Promise<void>
 }
@@ -237,7 +237,10 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     adminPort,
     metrics,
     readiness,
-    settle: () => inventory.drain(),
+    settle: async () => {
+      await inventory.drain()
+      await gateways.firmware.settled()
+    },
     reload: async (reason) => {
       const reloaded = await reloader.reload(reason)
       await reloadAllowlist(cups.bootstrapAllowlist, registry, log)

@@ -90,6 +90,11 @@ export class FirmwareService {
   async unwatch(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
+    await this.settled()
+  }
+
+  /** Resolves once a read of the catalogue under way (the first one after a start, say) has finished. */
+  async settled(): Promise<void> {
     await this.loading?.catch(() => undefined)
   }
 

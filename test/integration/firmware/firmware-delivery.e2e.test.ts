@@ -226,6 +226,8 @@ describe('firmware updates end to end', () => {
     const dir = server.dir
     await server.close()
     await start(dir)
+    // A restarted server answers before its first read of the catalogue is done (no poll waits long for one).
+    await server.settle()
     await gateway.setFile('cups.uri', `https://localhost:${String(server.port)}`)
     expect((await gateway.contact()).update?.verdict).toBe('ran-verified')
     await server.settle()

@@ -57,6 +57,29 @@ describe('FirmwareService', () => {
     expect(offers.get(manifest.id)?.signatures.map((entry) => entry.keyCrc)).toEqual([manifest.signatures[0]?.keyCrc])
   })
 
+  it('a poll before the first read of the catalogue has finished gets none; settled() waits for that read', async () => {
+    // Storage slower than a poll waits (250 ms), as on a restart against a distant S3.
+    class SlowStore extends MemoryBlobStore {
+      override async get(key: string): ReturnType<MemoryBlobStore['get']> {
+        await new Promise((resolve) => setTimeout(resolve, 400))
+        return super.get(key)
+      }
+    }
+    const store = new SlowStore()
+    const catalogue = new FirmwareCatalogue(store, 'cups/')
+    const { manifest } = await catalogue.publish({ update, version: '1.0.1', from: ['1.0.0'], signatures: [signature], now: new Date() })
+    await catalogue.changeRollout(manifest.id, () => activeRollout(manifest.id, new Date()))
+    const service = new FirmwareService({ store, prefix: 'cups/', refreshMs: 60_000, log: quiet, metrics: new PromMetrics({ processMetrics: false }) })
+    service.watch()
+    try {
+      expect((await service.offers()).size).toBe(0)
+      await service.settled()
+      expect([...(await service.offers()).keys()]).toEqual([manifest.id])
+    } finally {
+      await service.unwatch()
+    }
+  })
+
   it('offers nothing for an update that does not match its manifest', async () => {
     const { store, service, manifest } = await setUp()
     await store.put(firmwareKeys('cups/', manifest.id).update, Buffer.concat([update, Buffer.from('\n')]))
