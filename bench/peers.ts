@@ -12,7 +12,8 @@ export type PeerKind = 'bare-https' | 'bare-fastify'
 /**
  * Each peer reads the JSON body and answers 14 zero bytes ("no change"), on TLS with the server's certificate, its
  * cipher list and renegotiation refused, and (like the server) asking for a client certificate verified against the
- * gateway CA: the TLS work per poll is the same, everything the server adds on top is what the ratio shows.
+ * gateway CA: the TLS work per poll is the same, everything the server adds on top is what the ratio shows. A peer
+ * exits on SIGTERM, so a --cpu-prof of it (npm run bench:profile) gets written.
  */
 const PEERS: Readonly<Record<PeerKind, string>> = {
   'bare-https': `
@@ -31,6 +32,7 @@ https.createServer({
     res.end(NO_CHANGE)
   })
 }).listen(Number(port), '127.0.0.1', () => process.send('ready'))
+process.on('SIGTERM', () => process.exit(0))
 `,
   'bare-fastify': `
 const Fastify = require('fastify'); const fs = require('node:fs'); const { constants } = require('node:crypto')
@@ -42,16 +44,17 @@ const app = Fastify({ logger: false, https: {
 } })
 app.post('/update-info', async (request, reply) => reply.type('application/octet-stream').send(NO_CHANGE))
 app.listen({ port: Number(port), host: '127.0.0.1' }).then(() => process.send('ready'))
+process.on('SIGTERM', () => process.exit(0))
 `,
 }
 
 /** A peer as the phases measure it: a process with a port, sampled from /proc like the server. */
-export async function startPeer(kind: PeerKind, options: { workDir: string; certPath: string; repoRoot: string; ciphers: string }): Promise<ServerProcess> {
+export async function startPeer(kind: PeerKind, options: { workDir: string; certPath: string; repoRoot: string; ciphers: string; nodeArgs?: readonly string[] }): Promise<ServerProcess> {
   const port = await freePort()
   const script = path.join(options.workDir, `${kind}.js`)
   await writeFile(script, PEERS[kind])
   const started = Date.now()
-  const child = spawn(process.execPath, [script, String(port), options.certPath, options.ciphers], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, String(port), options.certPath, options.ciphers], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     env: { PATH: process.env.PATH ?? '', NODE_PATH: path.join(options.repoRoot, 'node_modules') },
   })
