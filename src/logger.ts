@@ -1,23 +1,13 @@
-// createLogger: the one pino instance; JSON lines by default or pino-pretty for a person, secrets redacted by path either way.
+// createLogger: the one pino instance; JSON lines by default or pino-pretty for a person, secrets censored either way.
 import pino from 'pino'
 import type { Logger as PinoLogger } from 'pino'
 import { isColorSupported, prettyFactory } from 'pino-pretty'
 import type { PrettyOptions } from 'pino-pretty'
 import type { LogFormat } from './config'
+import { redactSecrets } from './log-redaction'
 
 /** The logging the domain needs; satisfied by pino and by Fastify's request.log. */
 export type Logger = Pick<PinoLogger, 'info' | 'warn' | 'error' | 'debug'>
-
-/** Field names that could ever hold key material or tokens; code logs CRCs and lengths instead. */
-const SECRET_FIELDS = ['authorization', 'privateKey', 'key', 'token', 'blob', 'cupsCred', 'tcCred']
-
-/** Each secret field at the top level of a line and one level down (`*.x` alone does not cover a top-level `x`). */
-export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  ...SECRET_FIELDS,
-  ...SECRET_FIELDS.map((field) => `*.${field}`),
-]
 
 export interface LoggerOptions {
   /** 'json' (the default): one JSON object per line. 'pretty': readable lines for a terminal. */
@@ -33,15 +23,40 @@ const WARN_LEVEL = 40
 const UNSAFE_CONTROL_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g
 
 export function createLogger(level: string, destination?: pino.DestinationStream, options: LoggerOptions = {}): PinoLogger {
-  const settings = { level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
-  if (options.format !== 'pretty') return pino(settings, destination)
-  // Prettified in the write call, after pino has redacted and serialised: the destination still gets one write per
+  // Every line passes the censor (log-redaction.ts), and so do child loggers' bindings (censorBindings).
+  const settings = { level, formatters: { log: redactSecrets } }
+  if (options.format !== 'pretty') return censorBindings(pino(settings, destination))
+  // Prettified in the write call, after the censor and pino's serialisers: the destination still gets one write per
   // line (LogDestination counts drops by line), and no transport worker becomes a second writer to fd 1.
   const out = destination ?? pino.destination({ dest: 1, sync: true })
   const prettify = prettyLine(options.colorize ?? isColorSupported)
-  return pino(settings, {
-    write(line: string) {
-      out.write(prettify(line))
+  return censorBindings(
+    pino(settings, {
+      write(line: string) {
+        out.write(prettify(line))
+      },
+    }),
+  )
+}
+
+/**
+ * pino applies formatters.bindings to the root logger's base only, not to child loggers (Fastify makes one per request),
+ * so their bindings pass the censor here. Children inherit these methods from the root, so theirs do too.
+ */
+interface PinoBindingMethods {
+  child(this: PinoLogger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions): PinoLogger
+  setBindings(this: PinoLogger, bindings: pino.Bindings): void
+}
+
+function censorBindings(logger: PinoLogger): PinoLogger {
+  // pino's own methods live on the prototype; these shadow them on the root, and children inherit the shadows.
+  const pinoMethods = Object.getPrototypeOf(logger) as PinoBindingMethods
+  return Object.assign(logger, {
+    child(this: PinoLogger, bindings: pino.Bindings, childOptions?: pino.ChildLoggerOptions): PinoLogger {
+      return pinoMethods.child.call(this, redactSecrets(bindings), childOptions)
+    },
+    setBindings(this: PinoLogger, bindings: pino.Bindings): void {
+      pinoMethods.setBindings.call(this, redactSecrets(bindings))
     },
   })
 }

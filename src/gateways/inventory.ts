@@ -264,8 +264,24 @@ export function reportedValueCrc(segment: Segment, reported: Observation['report
   }
 }
 
+/**
+ * Entries parsed, by the stored bytes: the read cache hands out the same Buffer until the object changes, and a poll
+ * reads its gateway's entry twice (the loop guard, then the recorder). Stored bodies are never changed in place, and
+ * entries are read-only.
+ */
+const parsedEntries = new WeakMap<Buffer, InventoryEntry | null>()
+
 /** Parses a stored entry; undefined for anything that is not one (it is then rebuilt from the next request). */
 export function parseInventoryEntry(body: Buffer): InventoryEntry | undefined {
+  let entry = parsedEntries.get(body)
+  if (entry === undefined) {
+    entry = readInventoryEntry(body) ?? null
+    parsedEntries.set(body, entry)
+  }
+  return entry ?? undefined
+}
+
+function readInventoryEntry(body: Buffer): InventoryEntry | undefined {
   try {
     const value = JSON.parse(body.toString('utf8')) as Partial<InventoryEntry> | null
     return value !== null && typeof value === 'object' && value.version === 1 && typeof value.firstSeen === 'string' ? (value as InventoryEntry) : undefined
@@ -278,7 +294,18 @@ export function parseInventoryEntry(body: Buffer): InventoryEntry | undefined {
 function differs(previous: InventoryEntry | undefined, next: InventoryEntry, rules: InventoryRules, now: Date): boolean {
   if (previous === undefined) return true
   if (now.getTime() - Date.parse(previous.lastSeen) >= rules.refreshMs) return true
-  return JSON.stringify({ ...previous, lastSeen: '' }) !== JSON.stringify({ ...next, lastSeen: '' })
+  return !sameJson({ ...previous, lastSeen: '' }, { ...next, lastSeen: '' })
+}
+
+/** Equal as JSON would write them (an undefined field is no field; key order aside), without writing either out. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((item, i) => sameJson(item, b[i]))
+  const left = a as Record<string, unknown>
+  const right = b as Record<string, unknown>
+  const keys = Object.keys(left).filter((key) => left[key] !== undefined)
+  return keys.length === Object.keys(right).filter((key) => right[key] !== undefined).length && keys.every((key) => sameJson(left[key], right[key]))
 }
 
 function keepLastSeen(previous: InventoryEntry | undefined, next: InventoryEntry, rules: InventoryRules, now: Date): InventoryEntry {

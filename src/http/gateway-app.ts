@@ -42,7 +42,9 @@ export function buildGatewayApp(deps: AppDeps, tls?: ServerOptions): FastifyInst
     requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: limits.idleTimeoutMs,
     keepAliveTimeout: Math.min(5000, limits.idleTimeoutMs),
-    maxRequestsPerSocket: 100,
+    // A station sends one request per connection; a client that keeps one open (a pooling balancer) gets a fresh
+    // handshake now and then, so connections rebalance after a scale-up. Every request's certificate is checked anyway.
+    maxRequestsPerSocket: 1000,
     ...(deps.logger ? { loggerInstance: deps.logger } : {}),
     // The route logs one line per request with everything in it (request-line.ts), instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),

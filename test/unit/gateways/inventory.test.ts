@@ -1,7 +1,7 @@
 // nextEntry and refusedEntry as tables: when the inventory is written, and when a segment counts as stuck.
 import { describe, expect, it } from 'vitest'
 import { crc32 } from '../../../src/cups/crc32'
-import { isHeldBack, nextEntry, refusedEntry } from '../../../src/gateways/inventory'
+import { isHeldBack, nextEntry, parseInventoryEntry, refusedEntry } from '../../../src/gateways/inventory'
 import type { InventoryEntry, Observation, Segment } from '../../../src/gateways/inventory'
 
 const HOUR = 3_600_000
@@ -64,6 +64,33 @@ describe('nextEntry', () => {
   it('once the station holds the segment, nothing is watched', () => {
     const { entry } = run([{ hours: 0 }, { hours: 0.1, reportedTc: crc32(BUNDLE), sent: [] }])
     expect(entry?.segments).toBeUndefined()
+  })
+})
+
+describe('what counts as a change', () => {
+  const stored = (entry: InventoryEntry, order: (keys: string[]) => string[] = (keys) => keys): Buffer => {
+    const fields = entry as unknown as Record<string, unknown>
+    return Buffer.from(JSON.stringify(Object.fromEntries(order(Object.keys(fields)).map((key) => [key, fields[key]]))))
+  }
+  const converged = nextEntry(undefined, observation(T0, { reportedTc: crc32(BUNDLE), sent: [] }), RULES).entry
+
+  it('an entry as stored, whatever its key order, is no change; a field one level down that differs is one', () => {
+    for (const order of [(keys: string[]) => keys, (keys: string[]) => [...keys].reverse()]) {
+      const previous = parseInventoryEntry(stored(converged, order))
+      expect(nextEntry(previous, observation(at(1), { reportedTc: crc32(BUNDLE), sent: [] }), RULES).write).toBe(false)
+    }
+    const elsewhere = parseInventoryEntry(stored({ ...converged, reported: { ...converged.reported, cupsUri: 'https://other:443' } }))
+    expect(nextEntry(elsewhere, observation(at(1), { reportedTc: crc32(BUNDLE), sent: [] }), RULES).write).toBe(true)
+    const newKey = parseInventoryEntry(stored({ ...converged, reported: { ...converged.reported, keys: [1] } }))
+    expect(nextEntry(newKey, observation(at(1), { reportedTc: crc32(BUNDLE), sent: [] }), RULES).write).toBe(true)
+  })
+
+  it('parses the same stored bytes once; other bytes are parsed on their own', () => {
+    const body = stored(converged)
+    expect(parseInventoryEntry(body)).toBe(parseInventoryEntry(body))
+    expect(parseInventoryEntry(Buffer.from(body))).toEqual(parseInventoryEntry(body))
+    expect(parseInventoryEntry(Buffer.from('{"version":2}'))).toBeUndefined()
+    expect(parseInventoryEntry(Buffer.from('not json'))).toBeUndefined()
   })
 })
 
