@@ -1,6 +1,7 @@
 // The credential blob `trust ‖ cert ‖ key`: built canonically, split exactly like the station (src/sys.c sys_credComplete).
 import { X509Certificate, createPrivateKey } from 'node:crypto'
 import { EncodingError } from '../errors'
+import { detachedCopy } from '../detached-bytes'
 
 /**
  * Wire layout (cups-protocol.md §4, rules 17-21):
@@ -102,10 +103,11 @@ export function splitCredentialBlob(blob: Buffer): CredentialParts {
   const keyEnd = keyOffset + keyLength
   if (keyEnd > length + 1) throw parseFailed(`the key would read past the end of the blob (key_end=${keyEnd}, total_len=${length})`)
   const terminated = Buffer.concat([blob, Buffer.alloc(1)]) // a key ending on the terminator keeps that 0 byte
+  // Copies outside Node's pool: parts are kept as long as the cached blob they came from (inspections, materials).
   return {
-    trust: Buffer.from(blob.subarray(0, trustLength)),
-    certificate: Buffer.from(blob.subarray(certOffset, certOffset + certLength)),
-    key: Buffer.from(terminated.subarray(keyOffset, keyEnd)),
+    trust: detachedCopy(blob.subarray(0, trustLength)),
+    certificate: detachedCopy(blob.subarray(certOffset, certOffset + certLength)),
+    key: detachedCopy(terminated.subarray(keyOffset, keyEnd)),
   }
 }
 

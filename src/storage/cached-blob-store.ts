@@ -1,4 +1,5 @@
 // CachedBlobStore: a BlobStore decorator that remembers reads for a short TTL and forgets on its own writes.
+import { detachedCopy, ownAllocation } from '../detached-bytes'
 import type { BlobStore, ObjectStream, PutCondition, StoredBlob } from './blob-store'
 
 interface Entry {
@@ -24,14 +25,19 @@ export class CachedBlobStore implements BlobStore {
     private readonly maxEntries = 100_000,
   ) {}
 
+  /** Entries held now (each a read within the last TTL). */
+  get size(): number {
+    return this.entries.size
+  }
+
   async get(key: string): Promise<StoredBlob | undefined> {
     const entry = this.entries.get(key)
     if (entry && entry.expiresAt > this.now()) return entry.blob
     const writesBefore = this.writes
     const blob = await this.inner.get(key)
     // A put or delete that landed while this read was under way knows better than the read.
-    if ((this.writtenAt.get(key) ?? 0) <= writesBefore) this.remember(key, blob)
-    return blob
+    // The caller gets what later reads get: the same Buffer, so memos keyed by it hold from the first read.
+    return (this.writtenAt.get(key) ?? 0) <= writesBefore ? this.remember(key, blob) : blob
   }
 
   /** Streams are never cached: they pass straight through (a firmware update is read once per download). */
@@ -49,7 +55,7 @@ export class CachedBlobStore implements BlobStore {
     this.entries.delete(key)
     this.writtenAt.set(key, ++this.writes)
     const result = await this.inner.put(key, body, condition)
-    this.remember(key, { body: Buffer.from(body), etag: result.etag })
+    this.remember(key, { body: detachedCopy(body), etag: result.etag })
     return result
   }
 
@@ -63,18 +69,22 @@ export class CachedBlobStore implements BlobStore {
     return this.inner.list(prefix)
   }
 
-  private remember(key: string, blob: StoredBlob | undefined): void {
-    if (this.ttlMs <= 0) return
+  /** Caches `blob` (its body in an allocation of its own) and returns what it cached. */
+  private remember(key: string, blob: StoredBlob | undefined): StoredBlob | undefined {
+    if (this.ttlMs <= 0) return blob
     const now = this.now()
     // Re-inserting moves the key to the end, so the Map's order is the order entries were last filled.
     this.entries.delete(key)
-    if (this.entries.size >= this.maxEntries) this.evict(now)
-    this.entries.set(key, { blob, expiresAt: now + this.ttlMs })
+    this.evict(now)
+    const kept = blob === undefined ? undefined : { ...blob, body: ownAllocation(blob.body) }
+    this.entries.set(key, { blob: kept, expiresAt: now + this.ttlMs })
+    return kept
   }
 
   /**
-   * Every entry lives ttlMs from when it was filled, so fill order is expiry order: drop expired entries
-   * from the front, and at least the oldest one.
+   * Every entry lives ttlMs from when it was filled, so fill order is expiry order: drop expired entries from the
+   * front (at every fill, so the cache holds only what was read within one TTL, not every gateway ever seen), and
+   * the oldest ones while it is full.
    */
   private evict(now: number): void {
     for (const [key, entry] of this.entries) {
@@ -83,3 +93,4 @@ export class CachedBlobStore implements BlobStore {
     }
   }
 }
+

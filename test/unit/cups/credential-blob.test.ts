@@ -148,6 +148,14 @@ describe('splitCredentialBlob (the station parser)', () => {
     expect(hex(splitCredentialBlob(SERVER_ONLY_BLOB))).toEqual([TRUST.toString('hex'), '', ''])
   })
 
+  it('hands out each part as a copy of its own, never a slice of a shared pool slab (parts are kept in caches)', () => {
+    const parts = splitCredentialBlob(MTLS_BLOB)
+    for (const part of [parts.trust, parts.certificate, parts.key]) {
+      expect(part.buffer.byteLength).toBe(part.length)
+      expect(part.buffer).not.toBe(MTLS_BLOB.buffer)
+    }
+  })
+
   it('fails on the PKCS#8 key exactly as the real station logged it', () => {
     expect(() => splitCredentialBlob(Buffer.concat([TRUST, CERT, PKCS8_KEY]))).toThrow(
       'Lengths do not align segment_len=909 parsed_len=35337',

@@ -72,6 +72,30 @@ describe('CachedBlobStore', () => {
     expect(await reads('c')).toBe(7)
   })
 
+  it('holds only what was filled within one TTL: expired entries go at the next fill, not when it is full', async () => {
+    const { cached, advance } = setup(1000)
+    for (const key of ['a', 'b', 'c']) await cached.get(key)
+    expect(cached.size).toBe(3)
+    advance(1500)
+    await cached.get('d')
+    expect(cached.size).toBe(1)
+  })
+
+  it('keeps each body in an allocation of its own, not a slice that pins a shared pool slab', async () => {
+    const { inner, cached } = setup()
+    // A 1 KB object read as a slice of a larger allocation (as Buffer.from, concat or a socket read hand it out).
+    const slab = Buffer.alloc(64 * 1024, 7)
+    vi.spyOn(inner, 'get').mockResolvedValue({ body: slab.subarray(1024, 2048), etag: 'e' })
+    const read = await cached.get('k')
+    expect(read?.body.buffer.byteLength).toBe(1024)
+    expect(read?.body.equals(slab.subarray(1024, 2048))).toBe(true)
+    // Written bodies are copied too, so the caller cannot change what the cache hands out later.
+    const body = Buffer.from('written')
+    await cached.put('w', body)
+    body.fill(0)
+    expect((await cached.get('w'))?.body.toString()).toBe('written')
+  })
+
   it('does not let a read that was under way during a write cache the older answer', async () => {
     const inner = new MemoryBlobStore()
     const cached = new CachedBlobStore(inner, 60_000)
