@@ -29,4 +29,4 @@ EXPOSE 8443 8081
 # Ready, not merely alive: storage reachable, PKI usable. On the admin listener, never the gateways' TLS port.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.ADMIN_PORT||8081)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "dist/index.js"]
+CMD ["node", "--max-semi-space-size=8", "dist/index.js"]

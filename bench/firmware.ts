@@ -144,7 +144,9 @@ export async function firmwareBenchmark(options: Omit<ServerOptions, 'logLevel' 
       now: new Date(),
     })
     await catalogue.changeRollout(manifest.id, () => activeRollout(manifest.id, new Date(), { maxConcurrentDownloads: count }))
-    await new Promise((resolve) => setTimeout(resolve, 1500))
+    // The server's background read of the catalogue (every second) must have hashed the 16 MiB update before the
+    // polls start, or they get the view from before it; 1.5 s was too short on a busy machine (12 of 200 got none).
+    await new Promise((resolve) => setTimeout(resolve, 4000))
     const keyCrc = keyCrcOf(stationKeyOf(key))
     const requests = stations.map((station) => ({ tls: station.tls, body: station.noChangeBody.replace('"keys":[]', `"keys":[${String(keyCrc)}]`) }))
     const measured = await measureDownloads(server.pid, count, update.length, (index) => {

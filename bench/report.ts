@@ -9,6 +9,7 @@ import { renderFirmware } from './firmware'
 import type { FirmwareResults } from './firmware'
 import { renderGoals } from './goals'
 import type { Goal } from './goals'
+import type { X509LibraryComparison } from './x509-library'
 import type { ImportBench } from './import'
 import type { PhaseResult } from './phase'
 import type { ServerRun } from './server-load'
@@ -55,6 +56,8 @@ export interface Results {
   readonly firmware: FirmwareResults
   /** Issue 12's goals, each against its floor measured in the same run. */
   readonly goals: readonly Goal[]
+  /** @peculiar/x509 against our hand-written DER writer (issue 12, item 4). */
+  readonly x509Library: X509LibraryComparison
   readonly loadAverageAtEnd: number
   readonly errors: number
 }

@@ -9,6 +9,7 @@ import { injectBenchmarks } from './inject'
 import { firmwareBenchmark } from './firmware'
 import { comparePeers, goals, inProcessMintRate } from './goals'
 import { newGatewayStorm, rebootStorm } from './storms'
+import { compareX509Library } from './x509-library'
 import { describeMachine, renderMarkdown, writeResults } from './report'
 import type { Results } from './report'
 import type { Target } from './phase'
@@ -68,6 +69,8 @@ async function main(): Promise<void> {
     const peers = await withTargets(serverOptions, work, ['info'], ([info]) => comparePeers(info, main.stations, { workDir: work, certPath, repoRoot }))
     progress('goals: in-process minting, 1,000 credentials in a row')
     const inProcessMintsPerCoreSecond = await inProcessMintRate(certPath)
+    progress('goals: @peculiar/x509 against our DER writer, the same certificates')
+    const x509Library = await compareX509Library(certPath)
 
     progress('firmware: 200 stations download a 16 MiB signed update at once; then a bare node:https floor')
     const firmwareDir = path.join(work, 'server-firmware')
@@ -95,7 +98,8 @@ async function main(): Promise<void> {
       cacheMemory,
       cliImport,
       firmware,
-      goals: goals({ peers, firstContact: main.run.phases.find((phase) => phase.id === 'first-contact'), inProcessMintsPerCoreSecond, firmware, newGateways, rebootStorm: storm }),
+      x509Library,
+      goals: goals({ peers, firstContact: main.run.phases.find((phase) => phase.id === 'first-contact'), inProcessMintsPerCoreSecond, firmware, newGateways, rebootStorm: storm, x509Library }),
       loadAverageAtEnd: Number((os.loadavg()[0] ?? 0).toFixed(2)),
       errors: [main.run, nodeMint, logging.warn, logging.info].flatMap((run) => run.phases).reduce((sum, phase) => sum + phase.load.errors, 0) + firmware.server.failed + firmware.floor.failed,
     }

@@ -65,6 +65,13 @@ export interface ServerProcess {
 
 const READY_TIMEOUT_MS = 30_000
 
+/**
+ * The node flags the server ships with (`npm start`, the Dockerfile's CMD): V8's young generation capped at 8 MiB per
+ * semi-space. Node 24's default let it reserve ~100 MiB it rarely used: 3,000 new gateways peaked at 257 MiB RSS with
+ * it, 172 MiB without, in about the same time.
+ */
+export const SHIPPED_NODE_FLAGS = ['--max-semi-space-size=8'] as const
+
 /** The environment is built from scratch: only PATH (for openssl) and the variables the run is about. */
 export async function startServerProcess(options: ServerOptions): Promise<ServerProcess> {
   const port = await freePort()
@@ -90,7 +97,7 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
   const log = openSync(options.logFile, 'a')
   let child: ChildProcess
   try {
-    child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.entry], { cwd: options.workDir, env, stdio: ['ignore', log, log] })
+    child = spawn(process.execPath, [...SHIPPED_NODE_FLAGS, ...(options.nodeArgs ?? []), options.entry], { cwd: options.workDir, env, stdio: ['ignore', log, log] })
   } finally {
     closeSync(log)
   }

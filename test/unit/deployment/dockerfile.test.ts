@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { SHIPPED_NODE_FLAGS } from '../../../bench/server-process'
 
 const root = path.resolve(__dirname, '../../..')
 const read = (file: string): string => readFileSync(path.join(root, file), 'utf8')
@@ -20,10 +21,16 @@ describe('deployment files', () => {
     const base = JSON.parse(read('tsconfig.json')) as { compilerOptions: { outDir: string; rootDir: string } }
     expect(build.include).toContain('index.ts')
     expect([base.compilerOptions.outDir, base.compilerOptions.rootDir]).toEqual(['dist', '.'])
-    expect(dockerfile).toMatch(/^CMD \["node", "dist\/index\.js"\]$/m)
+    expect(dockerfile).toMatch(/^CMD \["node", "--max-semi-space-size=8", "dist\/index\.js"\]$/m)
     expect(dockerfile).toMatch(/npm ci --omit=dev --ignore-scripts/)
     expect(dockerfile).toMatch(/apt-get install -y --no-install-recommends openssl/)
     expect(dockerfile).toMatch(/^USER node$/m)
+  })
+
+  it('runs the server with the node flags npm start and the benchmarks use', () => {
+    const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> }
+    expect(pkg.scripts.start).toBe(`node ${SHIPPED_NODE_FLAGS.join(' ')} dist/index.js`)
+    expect(dockerfile).toContain(`CMD ["node", ${SHIPPED_NODE_FLAGS.map((flag) => JSON.stringify(flag)).join(', ')}, "dist/index.js"]`)
   })
 
   it('builds the CLI that package.json names as its bin, runnable as a command', () => {
