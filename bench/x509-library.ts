@@ -3,7 +3,7 @@
 import 'reflect-metadata'
 import * as x509 from '@peculiar/x509'
 import { execFile } from 'node:child_process'
-import { createHash, createPrivateKey, createPublicKey, generateKeyPair, KeyObject, randomBytes, sign, webcrypto, X509Certificate } from 'node:crypto'
+import { createPrivateKey, createPublicKey, generateKeyPair, KeyObject, webcrypto, X509Certificate } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -13,7 +13,7 @@ import { parseCertificates } from '../src/pki/certificates'
 import type { ClientCredential } from '../src/pki/credential-minter'
 import { bitString, certificateTime, contextExplicit, DerTag, elementBytes, integer, objectIdentifier, octetString, readChildren, readElement, sequence, set, utf8String } from '../src/pki/der'
 import type { DerElement } from '../src/pki/der'
-import { NodeCredentialMinter } from '../src/pki/node-credential-minter'
+import { keyIdentifier, NodeCredentialMinter, randomSerial, signAsync } from '../src/pki/node-credential-minter'
 
 export interface Rate {
   readonly count: number
@@ -294,22 +294,6 @@ function engineTemplate(certificate: Buffer): EngineTemplate {
   }
 }
 
-/** SHA-1 of the subjectPublicKey bits (RFC 5280 4.2.1.2 method 1), as the engine computes it. */
-function keyIdentifier(spki: Buffer): Buffer {
-  const [, subjectPublicKey] = readChildren(spki, readElement(spki))
-  if (subjectPublicKey?.tag !== DerTag.BIT_STRING) throw new Error('public key has no BIT STRING')
-  return createHash('sha1').update(spki.subarray(subjectPublicKey.contentStart + 1, subjectPublicKey.end)).digest()
-}
-
-/** 16 random bytes, top bit clear, not zero: the engine's serial. */
-function randomSerial(): Buffer {
-  for (;;) {
-    const serial = randomBytes(16)
-    serial[0] = (serial[0] ?? 0) & 0x7f
-    if (serial.some((byte) => byte !== 0)) return serial
-  }
-}
-
 /** What varies per certificate besides the key: the engine's serial and validity (current second, whole days). */
 interface Inputs {
   readonly serial: Buffer
@@ -320,15 +304,6 @@ interface Inputs {
 function freshInputs(): Inputs {
   const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000)
   return { serial: randomSerial(), notBefore, notAfter: new Date(notBefore.getTime() + VALIDITY_DAYS * DAY_MS) }
-}
-
-function signAsync(data: Buffer, key: KeyObject): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    sign('sha256', data, key, (err, signature) => {
-      if (err) reject(err)
-      else resolve(signature)
-    })
-  })
 }
 
 function eui(i: number): string {

@@ -312,14 +312,14 @@ function extension(oid: string, value: Buffer): Buffer {
  * subjectKeyIdentifier = hash: SHA-1 of the subjectPublicKey BIT STRING's contents without its
  * unused-bits byte (RFC 5280 4.2.1.2 method 1), i.e. of the 65-byte uncompressed point.
  */
-function keyIdentifier(spki: Buffer): Buffer {
+export function keyIdentifier(spki: Buffer): Buffer {
   const [, subjectPublicKey] = readChildren(spki, readElement(spki))
   if (subjectPublicKey?.tag !== DerTag.BIT_STRING) throw new Error('generated public key has no BIT STRING')
   return createHash('sha1').update(spki.subarray(subjectPublicKey.contentStart + 1, subjectPublicKey.end)).digest()
 }
 
 /** RFC 5280: a positive serial of at most 20 octets; 16 random bytes with the top bit clear, as the OpenSSL engine. */
-function randomSerial(): Buffer {
+export function randomSerial(): Buffer {
   for (;;) {
     const serial = randomBytes(16)
     serial[0] = (serial[0] ?? 0) & 0x7f
@@ -336,7 +336,7 @@ function serialHex(serial: Buffer): string {
 }
 
 /** crypto.sign on the thread pool: an RSA-2048 signature takes about a millisecond of CPU. */
-function signAsync(data: Buffer, key: KeyObject): Promise<Buffer> {
+export function signAsync(data: Buffer, key: KeyObject): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     sign('sha256', data, key, (err, signature) => {
       if (err) reject(err)
