@@ -4,7 +4,7 @@ import type { Logger as PinoLogger } from 'pino'
 import { isColorSupported, prettyFactory } from 'pino-pretty'
 import type { PrettyOptions } from 'pino-pretty'
 import type { LogFormat } from './config'
-import { redactSecrets } from './log-redaction'
+import { censoredError, redactSecrets } from './log-redaction'
 
 /** The logging the domain needs; satisfied by pino and by Fastify's request.log. */
 export type Logger = Pick<PinoLogger, 'info' | 'warn' | 'error' | 'debug'>
@@ -23,8 +23,19 @@ const WARN_LEVEL = 40
 const UNSAFE_CONTROL_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g
 
 export function createLogger(level: string, destination?: pino.DestinationStream, options: LoggerOptions = {}): PinoLogger {
-  // Every line passes the censor (log-redaction.ts), and so do child loggers' bindings (censorBindings).
-  const settings = { level, formatters: { log: redactSecrets } }
+  // Every line passes the censor (log-redaction.ts), and so do child loggers' bindings (censorBindings), errors after
+  // pino's serialiser, and objects given as the message or as %o/%j arguments (which formatters.log never sees).
+  const settings: pino.LoggerOptions = {
+    level,
+    formatters: { log: redactSecrets },
+    serializers: { err: censoredError },
+    hooks: {
+      logMethod(args, method) {
+        const censored = args.map((arg: unknown, index) => (index > 0 && typeof arg === 'object' && arg !== null ? redactSecrets(arg as Record<string, unknown>) : arg))
+        method.apply(this, censored as Parameters<typeof method>)
+      },
+    },
+  }
   if (options.format !== 'pretty') return censorBindings(pino(settings, destination))
   // Prettified in the write call, after the censor and pino's serialisers: the destination still gets one write per
   // line (LogDestination counts drops by line), and no transport worker becomes a second writer to fd 1.

@@ -41,7 +41,54 @@ describe('redactSecrets', () => {
   })
 })
 
+describe('redactSecrets on unusual objects', () => {
+  it('copies an error with read-only or accessor fields without throwing', () => {
+    const error = Object.assign(new Error('denied'), { key: 'K' })
+    Object.defineProperty(error, 'code', { value: 'EACCES', enumerable: true })
+    Object.defineProperty(error, 'path', { get: () => '/data', enumerable: true })
+    const censored = redactSecrets({ err: error }).err as Record<string, unknown>
+    expect(censored).toMatchObject({ key: CENSOR, code: 'EACCES', path: '/data', message: 'denied' })
+  })
+
+  it('keeps a class\'s prototype, so its toJSON still decides what is written', () => {
+    class Secretive {
+      readonly key = 'K'
+      readonly pem = 'HIDDEN'
+      toJSON(): object {
+        return { key: this.key }
+      }
+    }
+    expect(JSON.stringify(redactSecrets({ thing: new Secretive() }))).toBe('{"thing":{"key":"[redacted]"}}')
+  })
+
+  it('never throws: an object it cannot read becomes a line that says so', () => {
+    const hostile = { get gateway(): never { throw new Error('boom') } }
+    expect(() => redactSecrets(hostile)).not.toThrow()
+    expect(JSON.stringify(redactSecrets(hostile))).not.toContain('boom')
+  })
+})
+
 describe('the logger censors', () => {
+  it('objects given as the message or as %o, %O and %j arguments', () => {
+    const { writes, destination } = lines()
+    const log = createLogger('info', destination)
+    log.info('format %j', { token: 's3cret' })
+    log.info('format %o', { key: 'PRIVATE' })
+    log.info('format %O', { blob: 'AAAA' })
+    log.info({ eui: 'e' }, { token: 's3cret' } as unknown as string)
+    expect(writes).toHaveLength(4)
+    expect(writes.join('')).not.toMatch(/s3cret|PRIVATE|AAAA/)
+  })
+
+  it('inherited fields pino\'s err serialiser copies, which the line censor does not see', () => {
+    const { writes, destination } = lines()
+    class Leaky extends Error {}
+    Object.defineProperty(Leaky.prototype, 'token', { value: 's3cret', enumerable: true })
+    createLogger('info', destination).error({ err: new Leaky('x') }, 'failed')
+    expect(writes[0]).not.toContain('s3cret')
+    expect(JSON.parse(writes[0] ?? '')).toMatchObject({ err: { message: 'x' } })
+  })
+
   it('child loggers\' bindings (Fastify binds per request) as well as lines', () => {
     const { writes, destination } = lines()
     const log = createLogger('info', destination).child({ token: 's3cret', gateway: { key: 'PRIVATE' }, reqId: 'r-1' })
