@@ -76,6 +76,8 @@ describe('firmware updates end to end', () => {
   })
   afterAll(async () => {
     await server.stop()
+    // A server restarted on the first one's directory (the restart test) does not remove it when it stops.
+    await rm(server.dir, { recursive: true, force: true })
     await rm(homes, { recursive: true, force: true })
   })
   // Every test publishes its own versions: halt whatever rollouts it left so the next starts from none.

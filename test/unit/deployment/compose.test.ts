@@ -1,7 +1,7 @@
 // The compose files, validated against the Compose Specification's JSON schema (no Docker engine here), and the hardening and wiring they promise.
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { DCLinter } from 'dclint'
 import { parse } from 'yaml'
@@ -77,9 +77,13 @@ describe('docker compose files', () => {
       return path.join(dir, name)
     }
     const compose = read('docker-compose.yml')
-    expect(problems(write('unknown-key.yml', compose.replace('    read_only: true\n', '    readonly: true\n'))).join()).toMatch(/invalid-schema/)
-    expect(problems(write('healthcheck.yml', 'services:\n  cups:\n    image: x:1\n    healthcheck:\n      test: 15\n')).join()).toMatch(/invalid-schema/)
-    expect(problems(write('admin-port.yml', compose.replace('"127.0.0.1:${PROMETHEUS_PORT:-9090}:9090"', '"${PROMETHEUS_PORT:-9090}:9090"'))).join()).toMatch(/no-unbound-port-interfaces/)
+    try {
+      expect(problems(write('unknown-key.yml', compose.replace('    read_only: true\n', '    readonly: true\n'))).join()).toMatch(/invalid-schema/)
+      expect(problems(write('healthcheck.yml', 'services:\n  cups:\n    image: x:1\n    healthcheck:\n      test: 15\n')).join()).toMatch(/invalid-schema/)
+      expect(problems(write('admin-port.yml', compose.replace('"127.0.0.1:${PROMETHEUS_PORT:-9090}:9090"', '"${PROMETHEUS_PORT:-9090}:9090"'))).join()).toMatch(/no-unbound-port-interfaces/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it.each(FILES)('%s hardens the server: read-only root, no capabilities, no-new-privileges, a memory limit, a readiness health check', (file) => {
