@@ -11,9 +11,10 @@ import { performance } from 'node:perf_hooks'
 import { promisify } from 'node:util'
 import { parseCertificates } from '../src/pki/certificates'
 import type { ClientCredential } from '../src/pki/credential-minter'
-import { bitString, certificateTime, contextExplicit, DerTag, elementBytes, integer, objectIdentifier, octetString, readChildren, readElement, sequence, set, utf8String } from '../src/pki/der'
+import { bitString, DerTag, elementBytes, objectIdentifier, readChildren, readElement, sequence } from '../src/pki/der'
 import type { DerElement } from '../src/pki/der'
-import { keyIdentifier, NodeCredentialMinter, randomSerial, signAsync } from '../src/pki/node-credential-minter'
+import { leafTbs, NodeCredentialMinter, randomSerial, signAsync } from '../src/pki/node-credential-minter'
+import type { LeafIssuer } from '../src/pki/node-credential-minter'
 
 export interface Rate {
   readonly count: number
@@ -129,14 +130,8 @@ interface Ca {
   readonly signingAlgorithm: { readonly name: string; readonly hash: string }
 }
 
-/** What our build+sign replica copies from a certificate the engine minted: issuer, algorithm and the CA-fixed extensions, byte for byte. */
-interface EngineTemplate {
-  readonly issuer: Buffer
-  readonly signatureAlgorithm: Buffer
-  /** basicConstraints, keyUsage, extKeyUsage: complete Extension encodings. */
-  readonly staticExtensions: readonly Buffer[]
-  readonly authorityKeyIdentifier: Buffer
-}
+/** What the engine's leafTbs takes from the CA, read back from a certificate the engine minted, byte for byte. */
+type EngineTemplate = LeafIssuer
 
 interface OurKeys {
   readonly publicKey: Buffer
@@ -256,22 +251,10 @@ async function ourKeys(): Promise<OurKeys> {
   })
 }
 
-/** NodeCredentialMinter.mintNow after key generation, on the same der.ts writers. */
+/** NodeCredentialMinter.mintNow after key generation: the engine's own leafTbs, signed the same way. */
 async function ourCertificate(template: EngineTemplate, euiText: string, keys: OurKeys, caKey: KeyObject, inputs = freshInputs()): Promise<ClientCredential> {
   const { serial, notBefore, notAfter } = inputs
-  const tbs = sequence(
-    contextExplicit(0, integer(2)),
-    integer(serial),
-    template.signatureAlgorithm,
-    template.issuer,
-    sequence(certificateTime(notBefore), certificateTime(notAfter)),
-    sequence(set(sequence(objectIdentifier('2.5.4.3'), utf8String(euiText)))),
-    keys.publicKey,
-    contextExplicit(
-      3,
-      sequence(...template.staticExtensions, sequence(objectIdentifier('2.5.29.14'), octetString(octetString(keyIdentifier(keys.publicKey)))), template.authorityKeyIdentifier),
-    ),
-  )
+  const tbs = leafTbs(template, { eui: euiText, publicKey: keys.publicKey, serial, notBefore, notAfter })
   const signature = await signAsync(tbs, caKey)
   const certificate = sequence(tbs, template.signatureAlgorithm, bitString(signature))
   return { certificate, privateKey: keys.privateKey, serial: serial.toString('hex').toUpperCase(), notAfter }
@@ -280,17 +263,14 @@ async function ourCertificate(template: EngineTemplate, euiText: string, keys: O
 function engineTemplate(certificate: Buffer): EngineTemplate {
   const { tbs, extensions } = certificateParts(certificate)
   const [, , signatureAlgorithm, issuer] = tbs
-  const byName = (name: string): Buffer => {
-    const found = extensions.find((ext) => ext.name === name)
-    if (found === undefined) throw new Error(`the engine's certificate has no ${name}`)
-    return found.encoding
-  }
+  const authorityKeyIdentifier = extensions.find((ext) => ext.name === 'authorityKeyIdentifier')
+  if (authorityKeyIdentifier === undefined) throw new Error("the engine's certificate has no authorityKeyIdentifier")
   if (signatureAlgorithm === undefined || issuer === undefined) throw new Error("the engine's certificate has a malformed TBSCertificate")
   return {
-    issuer: elementBytes(certificate, issuer),
+    name: elementBytes(certificate, issuer),
     signatureAlgorithm: elementBytes(certificate, signatureAlgorithm),
-    staticExtensions: ['basicConstraints', 'keyUsage', 'extKeyUsage'].map(byName),
-    authorityKeyIdentifier: byName('authorityKeyIdentifier'),
+    // The extnValue's contents, which leafTbs wraps in its OCTET STRING again.
+    authorityKeyIdentifier: Buffer.from(authorityKeyIdentifier.valueHex, 'hex'),
   }
 }
 

@@ -133,25 +133,7 @@ export class NodeCredentialMinter implements CredentialMinter {
       // OpenSSL sets notBefore to the current second and notAfter `-days` whole days later.
       const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000)
       const notAfter = new Date(notBefore.getTime() + this.options.validityDays * DAY_MS)
-      const tbs = sequence(
-        // version [0] EXPLICIT INTEGER: 2 means v3, which extensions require.
-        contextExplicit(0, integer(2)),
-        integer(serial),
-        ca.signatureAlgorithm,
-        ca.name,
-        sequence(certificateTime(notBefore), certificateTime(notAfter)),
-        // -subj /CN=<eui>: one RDN with one attribute, a UTF8String under OpenSSL 3's default string mask.
-        sequence(set(sequence(OID_COMMON_NAME, utf8String(eui)))),
-        key.publicKey,
-        contextExplicit(
-          3,
-          sequence(
-            ...STATIC_EXTENSIONS,
-            extension('2.5.29.14', octetString(keyIdentifier(key.publicKey))),
-            extension('2.5.29.35', ca.authorityKeyIdentifier),
-          ),
-        ),
-      )
+      const tbs = leafTbs(ca, { eui, publicKey: key.publicKey, serial, notBefore, notAfter })
       const signature = await signAsync(tbs, ca.key)
       const certificate = sequence(tbs, ca.signatureAlgorithm, bitString(signature))
       return { certificate, privateKey: key.privateKey, serial: serialHex(serial), notAfter }
@@ -191,6 +173,41 @@ export class NodeCredentialMinter implements CredentialMinter {
     }
     return this.cached.ca
   }
+}
+
+/** What a leaf's TBSCertificate takes from its CA. */
+export type LeafIssuer = Pick<IssuingCa, 'name' | 'authorityKeyIdentifier' | 'signatureAlgorithm'>
+
+/** What it takes from the leaf: the gateway, its key (SPKI DER), serial and validity. */
+export interface LeafFields {
+  readonly eui: string
+  readonly publicKey: Buffer
+  readonly serial: Buffer
+  readonly notBefore: Date
+  readonly notAfter: Date
+}
+
+/** The TBSCertificate, field for field as OpenSSL 3.0's `req -x509 -CA` writes it with the OpenSSL engine's leaf config. */
+export function leafTbs(ca: LeafIssuer, leaf: LeafFields): Buffer {
+  return sequence(
+    // version [0] EXPLICIT INTEGER: 2 means v3, which extensions require.
+    contextExplicit(0, integer(2)),
+    integer(leaf.serial),
+    ca.signatureAlgorithm,
+    ca.name,
+    sequence(certificateTime(leaf.notBefore), certificateTime(leaf.notAfter)),
+    // -subj /CN=<eui>: one RDN with one attribute, a UTF8String under OpenSSL 3's default string mask.
+    sequence(set(sequence(OID_COMMON_NAME, utf8String(leaf.eui)))),
+    leaf.publicKey,
+    contextExplicit(
+      3,
+      sequence(
+        ...STATIC_EXTENSIONS,
+        extension('2.5.29.14', octetString(keyIdentifier(leaf.publicKey))),
+        extension('2.5.29.35', ca.authorityKeyIdentifier),
+      ),
+    ),
+  )
 }
 
 /** Refuses anything but a regular file before reading it: a FIFO would block a pool thread forever. */
