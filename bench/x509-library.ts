@@ -172,8 +172,8 @@ export async function compareX509Library(certPath: string, count = 500): Promise
     equivalence,
     method:
       `${BLOCKS} alternating blocks of ${perBlock} per side after ${WARMUP} warm-up mints; one mint awaited at a time; ` +
-      'CPU = process.cpuUsage() user+system of the whole process. Ours build+sign is a replica of NodeCredentialMinter.mintNow on src/pki/der.ts ' +
-      "(the engine does not expose it) with issuer, algorithm and CA-fixed extensions copied from the engine's own certificate; " +
+      "CPU = process.cpuUsage() user+system of the whole process. Ours build+sign is the engine's leafTbs and signature, with issuer, " +
+      "algorithm and authority key id read back from the engine's own certificate; " +
       "ours full mint also stats both CA files per mint, as the engine does. Library key: webcrypto generateKey, SEC1 export via KeyObject.from.",
   }
 }
