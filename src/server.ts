@@ -49,7 +49,7 @@ export interface RunningServer {
   readonly readiness: Readiness
   /** Re-read the server certificate, key and client CAs, and the allowlist file (SIGHUP); false keeps the old TLS files. */
   reload(reason: string): Promise<boolean>
-  /** Settles when the work done after answers so far (inventory writes) and a read of the firmware catalogue under way have finished. */
+  /** Settles when the work done after answers so far (inventory writes) has finished and the firmware catalogue has been read again. */
   settle(): Promise<void>
   close(): Promise<void>
 }
@@ -239,7 +239,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     readiness,
     settle: async () => {
       await inventory.drain()
-      await gateways.firmware.settled()
+      await gateways.firmware.reread()
     },
     reload: async (reason) => {
       const reloaded = await reloader.reload(reason)

@@ -98,6 +98,12 @@ export class FirmwareService {
     await this.loading?.catch(() => undefined)
   }
 
+  /** Reads the catalogue again once a read under way has finished: afterwards the view holds what storage held at the call. */
+  async reread(): Promise<void> {
+    await this.settled()
+    await this.refresh()
+  }
+
   /**
    * A download slot for this firmware and gateway, or undefined: when its rollout's cap is reached on this replica,
    * or this gateway is downloading already (a station fetches one update at a time; more is someone holding slots).

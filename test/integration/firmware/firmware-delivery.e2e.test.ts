@@ -56,6 +56,9 @@ async function publish(version: string, from: string[], keys: readonly KeyObject
 
 async function rollout(id: string, fields: Partial<Rollout> = {}): Promise<void> {
   await catalogue.changeRollout(id, () => activeRollout(id, new Date(), fields))
+  // The server has checked the update (a 48 MB one takes a while under load) before the next poll: a poll waits
+  // only 250 ms for a read of the catalogue and otherwise takes the view from before.
+  await server.settle()
 }
 
 async function inventoryOf(simulator: StationSimulator): Promise<ReturnType<typeof parseInventoryEntry>> {

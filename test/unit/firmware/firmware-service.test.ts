@@ -57,7 +57,7 @@ describe('FirmwareService', () => {
     expect(offers.get(manifest.id)?.signatures.map((entry) => entry.keyCrc)).toEqual([manifest.signatures[0]?.keyCrc])
   })
 
-  it('a poll before the first read of the catalogue has finished gets none; settled() waits for that read', async () => {
+  it('a poll before the first read of the catalogue has finished gets none; settled() waits for that read, reread() for a new one', async () => {
     // Storage slower than a poll waits (250 ms), as on a restart against a distant S3.
     class SlowStore extends MemoryBlobStore {
       override async get(key: string): ReturnType<MemoryBlobStore['get']> {
@@ -75,6 +75,13 @@ describe('FirmwareService', () => {
       expect((await service.offers()).size).toBe(0)
       await service.settled()
       expect([...(await service.offers()).keys()]).toEqual([manifest.id])
+      // Published after that read, within the refresh period: offered once reread() has returned, not before.
+      const next = Buffer.concat([update, Buffer.from('\n')])
+      const { manifest: later } = await catalogue.publish({ update: next, version: '1.0.2', from: ['1.0.0'], signatures: [], now: new Date() })
+      await catalogue.changeRollout(later.id, () => activeRollout(later.id, new Date(), { allowUnsigned: true }))
+      expect([...(await service.offers()).keys()]).toEqual([manifest.id])
+      await service.reread()
+      expect([...(await service.offers()).keys()].sort()).toEqual([manifest.id, later.id].sort())
     } finally {
       await service.unwatch()
     }
